@@ -1,0 +1,171 @@
+/* px_app.c - app records and their registry. */
+#include "px_app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "px_err.h"
+
+static int get_uint(const json_t *obj, const char *k, uint32_t *out, uint32_t dflt,
+                    const char **why, const char *msg)
+{
+    json_t *v = json_object_get(obj, k);
+    if (v == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > (json_int_t)UINT32_MAX) {
+        *why = msg;
+        return PX_EINVAL;
+    }
+    *out = (uint32_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_bool(const json_t *obj, const char *k, int *out, int dflt,
+                    const char **why, const char *msg)
+{
+    json_t *v = json_object_get(obj, k);
+    if (v == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_boolean(v)) {
+        *why = msg;
+        return PX_EINVAL;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+static char *get_str(const json_t *obj, const char *k)
+{
+    json_t *v = json_object_get(obj, k);
+    if (json_is_string(v) && json_string_length(v) > 0 &&
+        strlen(json_string_value(v)) == json_string_length(v))
+        return strdup(json_string_value(v));
+    if (json_is_integer(v)) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v));
+        return strdup(tmp);
+    }
+    return NULL;
+}
+
+int px_app_from_json(const json_t *obj, px_app_t **out, const char **why)
+{
+    *why = NULL;
+    if (!json_is_object(obj)) {
+        *why = "an app must be a JSON object";
+        return PX_EINVAL;
+    }
+    px_app_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return PX_ENOMEM;
+    int rc = PX_EINVAL;
+    a->id = get_str(obj, "id");
+    a->key = get_str(obj, "key");
+    a->secret = get_str(obj, "secret");
+    json_t *name = json_object_get(obj, "name");
+    a->name = strdup(json_is_string(name) ? json_string_value(name) : "default");
+    if (a->id == NULL || a->key == NULL || a->secret == NULL) {
+        *why = "an app needs non-empty string id, key and secret";
+        goto fail;
+    }
+    if (a->name == NULL) {
+        rc = PX_ENOMEM;
+        goto fail;
+    }
+    /* The key appears in URL paths and the id in API paths: keep both to a
+     * safe charset so routing never has to decode them. */
+    for (const char *p = a->key; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_')) {
+            *why = "app key may hold only letters, digits, '-' and '_'";
+            goto fail;
+        }
+    for (const char *p = a->id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_')) {
+            *why = "app id may hold only letters, digits, '-' and '_'";
+            goto fail;
+        }
+    if ((rc = get_bool(obj, "enabled", &a->enabled, 1, why, "enabled must be a boolean")) < 0 ||
+        (rc = get_bool(obj, "client_events", &a->client_events, 0, why,
+                       "client_events must be a boolean")) < 0 ||
+        (rc = get_uint(obj, "max_presence_members", &a->max_presence_members, 100, why,
+                       "max_presence_members must be a non-negative integer")) < 0 ||
+        (rc = get_uint(obj, "max_user_info_bytes", &a->max_user_info_bytes, 1024, why,
+                       "max_user_info_bytes must be a non-negative integer")) < 0 ||
+        (rc = get_uint(obj, "max_event_bytes", &a->max_event_bytes, 10240, why,
+                       "max_event_bytes must be a non-negative integer")) < 0 ||
+        (rc = get_uint(obj, "max_client_events_per_second", &a->max_client_events_per_second,
+                       10, why, "max_client_events_per_second must be a non-negative integer")) < 0)
+        goto fail;
+    *out = a;
+    return 0;
+fail:
+    px_app_free(a);
+    return rc;
+}
+
+json_t *px_app_to_json(const px_app_t *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I}",
+                     "id", a->id, "key", a->key, "secret", a->secret, "name", a->name,
+                     "enabled", a->enabled, "client_events", a->client_events,
+                     "max_presence_members", (json_int_t)a->max_presence_members,
+                     "max_user_info_bytes", (json_int_t)a->max_user_info_bytes,
+                     "max_event_bytes", (json_int_t)a->max_event_bytes,
+                     "max_client_events_per_second",
+                     (json_int_t)a->max_client_events_per_second);
+}
+
+void px_app_free(px_app_t *a)
+{
+    if (a == NULL)
+        return;
+    free(a->id);
+    free(a->key);
+    free(a->secret);
+    free(a->name);
+    px_map_free(&a->channels);
+    free(a);
+}
+
+int px_apps_add(px_apps_t *apps, px_app_t *app)
+{
+    px_str_t key = px_cstr(app->key), id = px_cstr(app->id);
+    if (px_map_get(&apps->by_key, key) || px_map_get(&apps->by_id, id))
+        return PX_EEXIST;
+    int rc = px_map_put(&apps->by_key, key, app);
+    if (rc < 0)
+        return rc;
+    if ((rc = px_map_put(&apps->by_id, id, app)) < 0) {
+        px_map_del(&apps->by_key, key);
+        return rc;
+    }
+    return 0;
+}
+
+px_app_t *px_apps_by_key(const px_apps_t *apps, px_str_t key)
+{
+    return px_map_get(&apps->by_key, key);
+}
+
+px_app_t *px_apps_by_id(const px_apps_t *apps, px_str_t id)
+{
+    return px_map_get(&apps->by_id, id);
+}
+
+void px_apps_free(px_apps_t *apps)
+{
+    size_t it = 0;
+    px_app_t *a;
+    while ((a = px_map_next(&apps->by_id, &it)) != NULL)
+        px_app_free(a);
+    px_map_free(&apps->by_id);
+    px_map_free(&apps->by_key);
+}

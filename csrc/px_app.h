@@ -1,0 +1,65 @@
+/* px_app.h - applications (tenants) and the registry that finds them by key
+ * and by id.
+ *
+ * An app is built from a JSON object (the same shape the Python package and
+ * the store use) and then belongs to the registry. The registry and every app
+ * in it belong to the loop thread once the server runs; before that, the
+ * thread that builds the server owns them. */
+#ifndef PX_APP_H
+#define PX_APP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "px_common.h"
+#include "px_map.h"
+
+typedef struct px_app_s {
+    char *id;      /* owned, NUL-terminated */
+    char *key;     /* owned */
+    char *secret;  /* owned */
+    char *name;    /* owned */
+    int enabled;                 /* 0: new connections get 4003, API 403 */
+    int client_events;           /* 1: client-* events allowed */
+    uint32_t max_presence_members;
+    uint32_t max_user_info_bytes;
+    uint32_t max_event_bytes;    /* data of one event, HTTP and client */
+    uint32_t max_client_events_per_second;
+    /* State owned by the hub (px_hub.c): channel name -> px_channel_t. */
+    px_map_t channels;
+    uint64_t connections;        /* open WebSocket connections of this app */
+} px_app_t;
+
+/* Builds an app from a JSON object with string "id", "key", "secret" and
+ * optional "name", "enabled", "client_events", "max_presence_members",
+ * "max_user_info_bytes", "max_event_bytes", "max_client_events_per_second".
+ * "id" may also be an integer. Returns 0 and an owned app in *out, or
+ * PX_EINVAL with a static explanation in *why, or PX_ENOMEM. */
+int px_app_from_json(const json_t *obj, px_app_t **out, const char **why);
+
+/* Returns a new JSON object describing app (secret included). Owned by the
+ * caller (jansson reference), or NULL on out of memory. */
+json_t *px_app_to_json(const px_app_t *app);
+
+/* Frees an app that has no channels left. NULL is a no-op. */
+void px_app_free(px_app_t *app);
+
+typedef struct {
+    px_map_t by_key; /* key -> px_app_t */
+    px_map_t by_id;  /* id  -> px_app_t */
+} px_apps_t;
+
+#define PX_APPS_INIT {PX_MAP_INIT, PX_MAP_INIT}
+
+/* Adds app, which the registry then owns. Returns 0, PX_EEXIST when its id
+ * or key is taken (app is not consumed then), or PX_ENOMEM. */
+int px_apps_add(px_apps_t *apps, px_app_t *app);
+
+/* Look-ups; borrowed results or NULL. */
+px_app_t *px_apps_by_key(const px_apps_t *apps, px_str_t key);
+px_app_t *px_apps_by_id(const px_apps_t *apps, px_str_t id);
+
+/* Frees every app (they must have no channels) and the maps. */
+void px_apps_free(px_apps_t *apps);
+
+#endif
