@@ -1,6 +1,7 @@
 """Shared helpers for the integration tests.
 
-Every test runs against a real pushi.Server on 127.0.0.1 and an ephemeral
+The pushi_* fixtures come from pushi.pytest_plugin (registered by the
+package's pytest11 entry point). Every test runs against a real pushi.Server on 127.0.0.1 and an ephemeral
 port (the ``pushi_server`` fixture of pushi.pytest_plugin) and talks to it
 with clients nobody here wrote: ``websockets`` (sync client), the official
 ``pusher`` SDK, and pusher-js in Node.
@@ -20,7 +21,6 @@ from websockets.sync.client import ClientConnection, connect
 from pushi.apps import App
 from pushi.server import Server
 
-pytest_plugins = ["pushi.pytest_plugin"]
 
 
 class PusherSocket:
