@@ -49,6 +49,7 @@ struct px_conn_s {
     uint8_t state;
     uint8_t dirty, reaping, attached, writing, close_after_write, free_pending;
     uint8_t upgraded;             /* set by the upgrade handler */
+    uint8_t failed;               /* WebSocket failed: close TCP once drained */
     uint16_t upgrade_close;       /* Pusher close code to send after upgrade */
     const char *upgrade_reason;
     px_app_t *upgrade_app;
@@ -397,7 +398,7 @@ static void after_drain(px_conn_t *c)
     if (c->state == CONN_HTTP && c->close_after_write) {
         close_now(c);
     } else if (c->state == CONN_WS_CLOSING && c->ws && wslay_event_get_close_sent(c->ws) &&
-               wslay_event_get_close_received(c->ws)) {
+               (c->failed || wslay_event_get_close_received(c->ws))) {
         close_now(c);
     }
 }
@@ -762,8 +763,10 @@ static void ws_feed(px_conn_t *c, const char *p, size_t n)
         return;
     if (c->state == CONN_WS && !wslay_event_want_read(c->ws)) {
         /* wslay failed the connection (protocol error, too large): it has
-         * queued a close frame; wait for it to go out. */
+         * queued a close frame; close the socket once it is out (RFC 6455
+         * 7.1.7: _Fail the WebSocket Connection_). */
         c->state = CONN_WS_CLOSING;
+        c->failed = 1;
         c->deadline = uv_now(&c->srv->loop) + c->srv->cfg.close_timeout_ms;
         schedule_reap(c);
     }
@@ -851,6 +854,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         if (!px_http_busy(c->http))
             c->deadline = now + s->cfg.keepalive_timeout_ms;
+        /* A client that pipelines requests without reading the answers
+         * must not grow our memory without bound. */
+        if (c->out_bytes > s->cfg.max_output_bytes)
+            close_now(c);
         return;
     }
     if (c->state == CONN_WS || c->state == CONN_WS_CLOSING)
@@ -905,7 +912,7 @@ static void on_tick(uv_timer_t *t)
         next = c->next;
         switch (c->state) {
         case CONN_HTTP:
-            if (now >= c->deadline && !c->writing)
+            if (now >= c->deadline)
                 close_now(c);
             break;
         case CONN_WS:

@@ -38,7 +38,6 @@ configuration (lowest precedence first):
 store URLs:
   sqlite:///PATH    embedded SQLite file (default ./pushi.db)
   memory:           in memory, lost on exit
-  mongodb://...     MongoDB (collections compatible with the original pushi)
 """
 
 _MAIN_EPILOG = """\
@@ -54,9 +53,8 @@ Run 'python -m pushi COMMAND --help' for the options of a command.
 
 _SERVE_DESCRIPTION = """\
 Run the pushi server: one listener serving the Pusher WebSocket protocol
-(ws://HOST:PORT/app/<key>?protocol=7), the original pushi protocol
-(ws://HOST:PORT/<key>), the Pusher HTTP API (http://HOST:PORT/apps/<id>/...)
-and /health.
+(ws://HOST:PORT/app/<key>?protocol=7), the Pusher HTTP API
+(http://HOST:PORT/apps/<id>/...) and /health.
 
 On start it prints the listening URL and, for every app, its id, key, the
 WebSocket URL and the HTTP API base.  When neither the store nor the
@@ -97,7 +95,7 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         metavar="URL",
-        help="where apps and history are kept: sqlite:///PATH, memory: or mongodb://... "
+        help="where apps are kept: sqlite:///PATH or memory: "
         "(default: PUSHI_STORE, the config file, else sqlite:///<cwd>/pushi.db)",
     )
     parser.add_argument(

@@ -86,7 +86,7 @@ def _parse_host(value: Any, source: str) -> str:
 
 def _parse_store(value: Any, source: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{source}: store must be a non-empty URL (sqlite:///path, memory:, mongodb://...)")
+        raise ValueError(f"{source}: store must be a non-empty URL (sqlite:///path or memory:)")
     return value.strip()
 
 
