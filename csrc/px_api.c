@@ -37,7 +37,17 @@ static int json_reply(px_buf_t *out, json_t *v)
     return rc < 0 ? fail(out, 500, "out of memory") : 200;
 }
 
-/* Splits path into at most max decoded segments (copies into storage). */
+static int hexdig(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Splits path into at most max percent-decoded segments (copies into
+ * storage). A decoded segment may hold up to PX_MAX_NAME + 7 bytes, however
+ * long its encoded form; "%00" and malformed escapes are refused. */
 static int split_path(px_str_t path, char segs[][PX_MAX_NAME + 8], int max)
 {
     int n = 0;
@@ -52,33 +62,24 @@ static int split_path(px_str_t path, char segs[][PX_MAX_NAME + 8], int max)
         size_t j = i;
         while (j < path.n && path.p[j] != '/')
             j++;
-        px_query_t q;
-        /* Decode with the query decoder (no '=' or '&' survive decoding
-         * differently in a path segment: a literal '+' stays '+'). */
-        char tmp[PX_MAX_NAME + 8];
-        size_t len = j - i;
-        if (len >= sizeof tmp)
-            return -1;
+        char *seg = segs[n];
         size_t k = 0;
         for (size_t x = i; x < j; x++) {
-            char c = path.p[x];
-            if (c == '%' && x + 2 < j + 0 + 1 && x + 2 <= j - 1) {
-                char hex[3] = {path.p[x + 1], path.p[x + 2], 0};
-                char *end;
-                long v = strtol(hex, &end, 16);
-                if (*end != '\0' || v == 0)
-                    return -1;
-                tmp[k++] = (char)v;
-                x += 2;
-            } else if (c == '%') {
+            if (k + 1 >= PX_MAX_NAME + 8)
                 return -1;
+            char c = path.p[x];
+            if (c == '%') {
+                int hi = x + 2 < j ? hexdig(path.p[x + 1]) : -1;
+                int lo = x + 2 < j ? hexdig(path.p[x + 2]) : -1;
+                if (hi < 0 || lo < 0 || (hi | lo) == 0)
+                    return -1;
+                seg[k++] = (char)(hi * 16 + lo);
+                x += 2;
             } else {
-                tmp[k++] = c;
+                seg[k++] = c;
             }
         }
-        (void)q;
-        tmp[k] = '\0';
-        memcpy(segs[n], tmp, k + 1);
+        seg[k] = '\0';
         n++;
         i = j;
     }
@@ -161,7 +162,8 @@ static int parse_event(req_t *r, json_t *ev, event_t *e, int batch)
     if (chs != NULL && !batch) {
         if (!json_is_array(chs) || json_array_size(chs) == 0)
             return fail(r->out, 400, "channels must be a non-empty array of strings");
-        if (json_array_size(chs) > r->api->max_channels_per_event)
+        if (json_array_size(chs) > r->api->max_channels_per_event ||
+            json_array_size(chs) > PX_ARRAY_SIZE(e->channels))
             return fail(r->out, 400, "too many channels: at most 100 per event");
         size_t i;
         json_t *v;

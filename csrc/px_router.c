@@ -214,7 +214,7 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, px_msg_t *m)
     }
     if (rc == PX_ELIMIT) {
         sub_error(c, name, "LimitReached",
-                  c->nsubs >= hub->max_channels_per_client
+                  hub->max_channels_per_client && c->nsubs >= hub->max_channels_per_client
                       ? "too many channels on this connection"
                       : "presence channel is full", 4100);
         return;

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -28,16 +27,20 @@ def _health(port: int) -> dict:
         return json.loads(r.read())
 
 
-def _wait_port(proc: subprocess.Popen, deadline: float = 20.0) -> int:
-    """Reads the server's stdout until it prints its listening URL."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line:
-            break
+def _wait_port(proc: subprocess.Popen, seen: list[str] | None = None) -> int:
+    """Reads the server's stdout until it prints "press Ctrl+C" (the end of
+    its banner) and returns the port of its listening URL. Lines read are
+    appended to seen."""
+    port = 0
+    for line in proc.stdout:
+        if seen is not None:
+            seen.append(line)
         if "listening on http://" in line:
-            return int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
-    raise AssertionError("server did not report its port")
+            port = int(line.split("http://", 1)[1].split()[0].rsplit(":", 1)[1])
+        if "press Ctrl+C" in line:
+            break
+    assert port, "server did not report its port"
+    return port
 
 
 def test_start_stop_context_manager_and_idempotent_stop() -> None:
@@ -146,11 +149,13 @@ def test_cli_serve_creates_default_app_serves_and_stops_on_sigterm(tmp_path: Pat
     proc = subprocess.Popen([sys.executable, "-m", "pushi", "serve", "--port", "0"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
+    banner: list[str] = []
     try:
-        port = _wait_port(proc)
+        port = _wait_port(proc, banner)
         assert _health(port)["ok"] is True
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
+        out = "".join(banner) + out
     finally:
         if proc.poll() is None:
             proc.kill()
