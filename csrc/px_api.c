@@ -322,7 +322,10 @@ static int post_batch(req_t *r)
                     if (it++ == 0)
                         first = v;
                 }
-                json_array_append(arr, first ? first : json_object());
+                if (first != NULL)
+                    json_array_append(arr, first);
+                else
+                    json_array_append_new(arr, json_object());
                 json_decref(o);
             }
             status = json_reply(r->out, json_pack("{s:o}", "batch", arr));

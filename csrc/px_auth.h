@@ -48,7 +48,7 @@ const px_param_t *px_query_get(const px_query_t *q, const char *key);
 void px_query_free(px_query_t *q);
 
 /* Verifies a signed HTTP API request. method is the request method, path the
- * decoded path without the query, q the parsed query, body the raw body and
+ * raw path as sent (without the query; clients sign what they send), q the parsed query, body the raw body and
  * now the server's time in seconds. Checks auth_key (the app's key),
  * auth_version ("1.0" when present), auth_timestamp (within window seconds of
  * now), body_md5 (required when the body is not empty and checked whenever
