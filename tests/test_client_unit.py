@@ -650,6 +650,11 @@ def test_app_commands(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     for name in ("list_apps", "save_app", "delete_app"):
         setattr(module, name, getattr(store, name))
     monkeypatch.setitem(sys.modules, "pushi.store", module)
+    # `import pushi.store as store` reads the package attribute first, which
+    # exists once any earlier test imported the real module.
+    import pushi
+
+    monkeypatch.setattr(pushi, "store", module, raising=False)
 
     assert cli.main(["app", "create", "chat", "--client-events", "--store", "memory:"], {}) == 0
     created = json.loads(capsys.readouterr().out)
