@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 #include <uv.h>
-#include <wslay/wslay.h>
 
 #include "px_api.h"
 #include "px_auth.h"
@@ -30,6 +29,7 @@
 #include "px_http.h"
 #include "px_proto.h"
 #include "px_router.h"
+#include "px_ws.h"
 
 enum { CONN_HTTP, CONN_WS, CONN_WS_CLOSING, CONN_CLOSED };
 
@@ -50,17 +50,11 @@ struct px_conn_s {
     uint8_t dirty, reaping, attached, writing, close_after_write, free_pending;
     uint8_t upgraded;             /* set by the upgrade handler */
     uint8_t failed;               /* WebSocket failed: close TCP once drained */
-    uint8_t ws_dead;              /* wslay gave up: no more frames are read */
     uint16_t upgrade_close;       /* Pusher close code to send after upgrade */
     const char *upgrade_reason;
     px_app_t *upgrade_app;
     px_http_t *http;              /* HTTP state only */
-    wslay_event_context_ptr ws;   /* only while a frame or fragmented message
-                                   * is partly received, or while closing */
-    uint8_t sc_hdr[14];           /* frame scanner: header bytes so far */
-    uint8_t sc_have;              /* bytes in sc_hdr */
-    uint8_t sc_frag;              /* inside a fragmented data message */
-    uint64_t sc_left;             /* payload bytes left in the current frame */
+    px_ws_t ws;                   /* WebSocket states only */
     px_client_t client;           /* hub identity (WebSocket) */
     out_t *out;                   /* output queue */
     uint32_t nout, capout, inflight;
@@ -69,8 +63,6 @@ struct px_conn_s {
     uint64_t deadline;            /* ms: request / keep-alive / close deadline */
     uint64_t last_rx;             /* ms of the last byte received */
     uint64_t ping_at;             /* ms a pusher:ping was sent, or 0 */
-    const char *rd;               /* unread part of the current read */
-    size_t rdn;
 };
 
 typedef enum { CMD_STOP, CMD_TRIGGER, CMD_STATS, CMD_APP } cmd_type_t;
@@ -315,10 +307,7 @@ static void close_now(px_conn_t *c)
         free(c->http);
         c->http = NULL;
     }
-    if (c->ws) {
-        wslay_event_context_free(c->ws);
-        c->ws = NULL;
-    }
+    px_ws_free(&c->ws);
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -336,27 +325,6 @@ static void schedule_reap(px_conn_t *c)
     s->reap_tail = c;
 }
 
-static const struct wslay_event_callbacks ws_callbacks;
-
-/* Creates the connection's wslay context if it has none. Returns 0 or -1. */
-static int ws_ensure(px_conn_t *c)
-{
-    if (c->ws != NULL)
-        return 0;
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-        c->ws = NULL;
-        return -1;
-    }
-    wslay_event_config_set_max_recv_msg_length(c->ws, c->srv->cfg.max_message_bytes);
-    return 0;
-}
-
-static void pump_ws_send(px_conn_t *c)
-{
-    if (c->ws && wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0)
-        close_now(c);
-}
-
 /* Starts the WebSocket closing handshake with code and reason. Deferred with
  * respect to the hub: safe while the hub iterates. */
 static void ws_close(px_conn_t *c, uint16_t code, const char *reason)
@@ -366,15 +334,8 @@ static void ws_close(px_conn_t *c, uint16_t code, const char *reason)
     c->state = CONN_WS_CLOSING;
     c->deadline = uv_now(&c->srv->loop) + c->srv->cfg.close_timeout_ms;
     schedule_reap(c);
-    size_t rl = reason ? strlen(reason) : 0;
-    if (rl > 123)
-        rl = 123;
-    if (ws_ensure(c) < 0) {
-        close_now(c);
-        return;
-    }
-    wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, rl);
-    pump_ws_send(c);
+    if (px_ws_close(&c->ws, code, reason) < 0)
+        c->failed = 1; /* no close handshake possible: end at the drain */
 }
 
 /* Drops output that has not started to go out, keeping a partly written
@@ -422,9 +383,7 @@ static void after_drain(px_conn_t *c)
 {
     if (c->state == CONN_HTTP && c->close_after_write) {
         close_now(c);
-    } else if (c->state == CONN_WS_CLOSING &&
-               (c->failed || (c->ws && wslay_event_get_close_sent(c->ws) &&
-                              wslay_event_get_close_received(c->ws)))) {
+    } else if (c->state == CONN_WS_CLOSING && (c->failed || px_ws_close_done(&c->ws))) {
         close_now(c);
     }
 }
@@ -697,201 +656,52 @@ static int on_request(px_http_t *h, const px_http_req_t *req, void *ud)
 
 /* ---------------------------------------------------------------- WebSocket */
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                          void *ud)
+static int ws_write(px_ws_t *ws, const uint8_t *data, size_t len)
 {
-    px_conn_t *c = ud;
-    PX_UNUSED(flags);
-    if (c->rdn == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    px_conn_t *c = px_container_of(ws, px_conn_t, ws);
+    if (c->state == CONN_CLOSED)
         return -1;
-    }
-    size_t n = len < c->rdn ? len : c->rdn;
-    memcpy(buf, c->rd, n);
-    c->rd += n;
-    c->rdn -= n;
-    return (ssize_t)n;
+    return push_copy(c, data, len);
 }
 
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *ud)
+static void ws_on_text(px_ws_t *ws, const uint8_t *msg, size_t len)
 {
-    px_conn_t *c = ud;
-    PX_UNUSED(flags);
-    if (c->state == CONN_CLOSED || push_copy(c, data, len) < 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return (ssize_t)len;
+    px_conn_t *c = px_container_of(ws, px_conn_t, ws);
+    if (c->state == CONN_WS && c->attached)
+        px_router_message(&c->srv->hub, &c->client, (const char *)msg, len);
 }
 
-static int close_code_valid(uint16_t code)
+/* Enters the closing state and leaves the hub at the next reap. */
+static void begin_closing(px_conn_t *c)
 {
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-           (code >= 3000 && code <= 4999);
-}
-
-static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
-                      void *ud)
-{
-    px_conn_t *c = ud;
-    PX_UNUSED(ctx);
-    switch (a->opcode) {
-    case WSLAY_TEXT_FRAME:
-        if (c->state != CONN_WS)
-            return;
-        if (!px_utf8_valid(a->msg, a->msg_length)) {
-            ws_close(c, 1007, "Invalid UTF-8 in text message");
-            return;
-        }
-        if (c->attached)
-            px_router_message(&c->srv->hub, &c->client, (const char *)a->msg, a->msg_length);
+    if (c->state != CONN_WS)
         return;
-    case WSLAY_BINARY_FRAME:
-        ws_close(c, 1003, "Binary messages are not supported");
-        return;
-    case WSLAY_CONNECTION_CLOSE:
-        if (c->state == CONN_WS) {
-            if (a->msg_length == 1 || (a->msg_length >= 2 && !close_code_valid(a->status_code)))
-                ws_close(c, 1002, "Invalid close frame");
-            else if (a->msg_length > 2 && !px_utf8_valid(a->msg + 2, a->msg_length - 2))
-                ws_close(c, 1007, "Invalid UTF-8 in close reason");
-            else {
-                /* wslay answers with the same code; leave the hub now. */
-                c->state = CONN_WS_CLOSING;
-                c->deadline = uv_now(&c->srv->loop) + c->srv->cfg.close_timeout_ms;
-                schedule_reap(c);
-            }
-        }
-        return;
-    default:
-        return; /* ping (wslay answers) and pong: liveness only */
-    }
-}
-
-static const struct wslay_event_callbacks ws_callbacks = {
-    ws_recv_cb, ws_send_cb, NULL, NULL, NULL, NULL, ws_on_msg,
-};
-
-/* Follows frame boundaries in the client's byte stream (headers only; wslay
- * does the real parsing). Two reasons: a connection between frames needs no
- * wslay context (8.8 KB each), and a few header errors make wslay give up
- * without a close frame (control frame over 125 bytes or fragmented, 64-bit
- * length with the top bit set) or echo a close it should refuse (close frame
- * with a 1-byte payload); those are caught here and answered with 1002.
- * Returns how many leading bytes may go to wslay: n, or the offset of the
- * header that breaks a rule. */
-static size_t ws_scan(px_conn_t *c, const uint8_t *p, size_t n)
-{
-    size_t i = 0, start = 0;
-    while (i < n) {
-        if (c->sc_left > 0) {
-            size_t take = n - i < c->sc_left ? n - i : (size_t)c->sc_left;
-            i += take;
-            c->sc_left -= take;
-            continue;
-        }
-        if (c->sc_have == 0)
-            start = i;
-        c->sc_hdr[c->sc_have++] = p[i++];
-        if (c->sc_have < 2)
-            continue;
-        uint8_t b0 = c->sc_hdr[0], b1 = c->sc_hdr[1], len7 = b1 & 0x7f;
-        size_t need = 2u + (len7 == 126 ? 2u : len7 == 127 ? 8u : 0u) + (b1 & 0x80 ? 4u : 0u);
-        if (c->sc_have < need)
-            continue;
-        uint64_t len = len7;
-        if (len7 == 126) {
-            len = ((uint64_t)c->sc_hdr[2] << 8) | c->sc_hdr[3];
-        } else if (len7 == 127) {
-            len = 0;
-            for (int k = 0; k < 8; k++)
-                len = (len << 8) | c->sc_hdr[2 + k];
-        }
-        uint8_t op = b0 & 0x0f, fin = b0 & 0x80;
-        int bad = len >> 63;
-        if (op & 0x08)
-            bad |= !fin || len > 125 || (op == 0x8 && len == 1);
-        else if (op == 1 || op == 2)
-            c->sc_frag = !fin;
-        else if (op == 0 && fin)
-            c->sc_frag = 0;
-        c->sc_have = 0;
-        if (bad)
-            return start;
-        c->sc_left = len;
-    }
-    return n;
-}
-
-/* Fails the connection with code when wslay cannot (or must not) be asked
- * to: a hand-built close frame, no more reading, close once it is out. */
-static void ws_fail_raw(px_conn_t *c, uint16_t code)
-{
-    int close_out = c->ws != NULL && wslay_event_get_close_sent(c->ws);
-    if (c->ws != NULL) {
-        wslay_event_context_free(c->ws);
-        c->ws = NULL;
-    }
-    c->ws_dead = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    if (c->state == CONN_WS) {
-        c->state = CONN_WS_CLOSING;
-        schedule_reap(c);
-    }
-    c->failed = 1;
+    c->state = CONN_WS_CLOSING;
     c->deadline = uv_now(&c->srv->loop) + c->srv->cfg.close_timeout_ms;
-    if (!close_out) {
-        uint8_t frame[4] = {0x88, 0x02, (uint8_t)(code >> 8), (uint8_t)code};
-        if (push_copy(c, frame, sizeof frame) < 0)
-            close_now(c);
-    }
+    schedule_reap(c);
 }
+
+static void ws_on_peer_close(px_ws_t *ws, uint16_t code)
+{
+    PX_UNUSED(code);
+    begin_closing(px_container_of(ws, px_conn_t, ws));
+}
+
+static void ws_on_fail(px_ws_t *ws, uint16_t code)
+{
+    px_conn_t *c = px_container_of(ws, px_conn_t, ws);
+    PX_UNUSED(code);
+    begin_closing(c);
+    c->failed = 1;
+    if (c->state != CONN_CLOSED)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static const px_ws_ops_t ws_ops = {ws_write, ws_on_text, NULL, ws_on_peer_close, ws_on_fail};
 
 static void ws_feed(px_conn_t *c, const char *p, size_t n)
 {
-    if (c->ws_dead)
-        return;
-    size_t ok = ws_scan(c, (const uint8_t *)p, n);
-    if (ok > 0) {
-        if (ws_ensure(c) < 0) {
-            close_now(c);
-            return;
-        }
-        c->rd = p;
-        c->rdn = ok;
-        int rc = wslay_event_recv(c->ws);
-        c->rdn = 0;
-        if (c->state == CONN_CLOSED)
-            return;
-        if (rc < 0) {
-            /* wslay met an error it does not answer itself. */
-            ws_fail_raw(c, 1002);
-            return;
-        }
-        pump_ws_send(c);
-        if (c->state == CONN_CLOSED)
-            return;
-    }
-    if (ok < n) {
-        ws_fail_raw(c, 1002);
-        return;
-    }
-    if (c->state == CONN_WS && c->ws != NULL && !wslay_event_want_read(c->ws)) {
-        /* wslay failed the connection (protocol error, too large): it has
-         * queued a close frame; close the socket once it is out (RFC 6455
-         * 7.1.7: _Fail the WebSocket Connection_). */
-        c->state = CONN_WS_CLOSING;
-        c->failed = 1;
-        c->deadline = uv_now(&c->srv->loop) + c->srv->cfg.close_timeout_ms;
-        schedule_reap(c);
-    }
-    if (c->state == CONN_WS && c->ws != NULL && c->sc_have == 0 && c->sc_left == 0 &&
-        !c->sc_frag && !wslay_event_want_write(c->ws)) {
-        /* Between frames and messages: wslay holds no state worth keeping. */
-        wslay_event_context_free(c->ws);
-        c->ws = NULL;
-    }
+    px_ws_feed(&c->ws, (const uint8_t *)p, n);
     if (c->state == CONN_WS_CLOSING && c->nout == 0 && !c->writing)
         after_drain(c); /* the peer's close reply may be all that was missing */
 }
@@ -903,6 +713,7 @@ static void become_ws(px_conn_t *c, const char *rest, size_t nrest)
     px_http_free(c->http);
     free(c->http);
     c->http = NULL;
+    px_ws_init(&c->ws, &ws_ops, s->cfg.max_message_bytes);
     c->state = CONN_WS;
     c->last_rx = uv_now(&s->loop);
     if (c->upgrade_close) {
