@@ -50,6 +50,7 @@ struct px_conn_s {
     uint8_t dirty, reaping, attached, writing, close_after_write, free_pending;
     uint8_t upgraded;             /* set by the upgrade handler */
     uint8_t failed;               /* WebSocket failed: close TCP once drained */
+    uint8_t echo;                 /* an echo_path connection (tests only) */
     uint16_t upgrade_close;       /* Pusher close code to send after upgrade */
     const char *upgrade_reason;
     px_app_t *upgrade_app;
@@ -157,6 +158,15 @@ int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
                 return PX_EINVAL;
             }
             snprintf(c->host, sizeof c->host, "%s", json_string_value(v));
+            continue;
+        }
+        if (strcmp(k, "echo_path") == 0) {
+            if (!json_is_string(v) || json_string_length(v) >= sizeof c->echo_path ||
+                (json_string_length(v) > 0 && json_string_value(v)[0] != '/')) {
+                *why = "echo_path must be empty or a path starting with '/'";
+                return PX_EINVAL;
+            }
+            snprintf(c->echo_path, sizeof c->echo_path, "%s", json_string_value(v));
             continue;
         }
         if (strcmp(k, "port") == 0) {
@@ -583,14 +593,18 @@ static void handle_upgrade(px_conn_t *c, const px_http_req_t *req)
     px_str_t t = req->target;
     const char *q = memchr(t.p, '?', t.n);
     px_str_t path = {t.p, q ? (size_t)(q - t.p) : t.n};
-    if (!px_str_prefix(path, "/app/") || path.n == 5) {
+    if (s->cfg.echo_path[0] && px_str_eq(path, px_cstr(s->cfg.echo_path))) {
+        c->echo = 1;
+    } else if (!px_str_prefix(path, "/app/") || path.n == 5) {
         respond_error(c, 404, "WebSocket endpoint is /app/<key>?protocol=7", NULL);
         return;
     }
-    px_str_t appkey = {path.p + 5, path.n - 5};
-    c->upgrade_app = px_apps_by_key(&s->hub.apps, appkey);
+    px_str_t appkey = {path.p + 5, path.n > 5 ? path.n - 5 : 0};
+    c->upgrade_app = c->echo ? NULL : px_apps_by_key(&s->hub.apps, appkey);
     c->upgrade_close = 0;
-    if (c->upgrade_app == NULL) {
+    if (c->echo) {
+        /* no app, no Pusher greeting */
+    } else if (c->upgrade_app == NULL) {
         c->upgrade_close = PX_CLOSE_APP_MISSING;
         c->upgrade_reason = "App key not in this server";
     } else if (!c->upgrade_app->enabled) {
@@ -699,6 +713,50 @@ static void ws_on_fail(px_ws_t *ws, uint16_t code)
 
 static const px_ws_ops_t ws_ops = {ws_write, ws_on_text, NULL, ws_on_peer_close, ws_on_fail};
 
+/* Echo endpoint (conformance tests): every message goes back as it came. */
+static void echo_back(px_ws_t *ws, uint8_t opcode, const uint8_t *msg, size_t len)
+{
+    px_conn_t *c = px_container_of(ws, px_conn_t, ws);
+    if (c->state != CONN_WS)
+        return;
+    size_t hdr = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    px_rbuf_t *rb = px_rbuf_new(hdr + len);
+    if (rb == NULL) {
+        ws_close(c, 1011, "out of memory");
+        return;
+    }
+    uint8_t *h = (uint8_t *)rb->data;
+    h[0] = (uint8_t)(0x80 | opcode);
+    if (len < 126) {
+        h[1] = (uint8_t)len;
+    } else if (len < 65536) {
+        h[1] = 126;
+        h[2] = (uint8_t)(len >> 8);
+        h[3] = (uint8_t)len;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    }
+    memcpy(rb->data + hdr, msg, len);
+    if (push(c, rb) < 0)
+        ws_close(c, 1011, "out of memory");
+    px_rbuf_unref(rb);
+}
+
+static void echo_text(px_ws_t *ws, const uint8_t *msg, size_t len)
+{
+    echo_back(ws, 0x1, msg, len);
+}
+
+static void echo_binary(px_ws_t *ws, const uint8_t *msg, size_t len)
+{
+    echo_back(ws, 0x2, msg, len);
+}
+
+static const px_ws_ops_t echo_ops = {ws_write, echo_text, echo_binary, ws_on_peer_close,
+                                     ws_on_fail};
+
 static void ws_feed(px_conn_t *c, const char *p, size_t n)
 {
     px_ws_feed(&c->ws, (const uint8_t *)p, n);
@@ -713,9 +771,15 @@ static void become_ws(px_conn_t *c, const char *rest, size_t nrest)
     px_http_free(c->http);
     free(c->http);
     c->http = NULL;
-    px_ws_init(&c->ws, &ws_ops, s->cfg.max_message_bytes);
+    px_ws_init(&c->ws, c->echo ? &echo_ops : &ws_ops,
+               c->echo ? 16u << 20 : s->cfg.max_message_bytes);
     c->state = CONN_WS;
     c->last_rx = uv_now(&s->loop);
+    if (c->echo) {
+        if (nrest > 0)
+            ws_feed(c, rest, nrest);
+        return;
+    }
     if (c->upgrade_close) {
         px_rbuf_t *f = px_proto_error(c->upgrade_reason, c->upgrade_close);
         if (f != NULL) {
@@ -846,6 +910,8 @@ static void on_tick(uv_timer_t *t)
                 close_now(c);
             break;
         case CONN_WS:
+            if (c->echo)
+                break; /* conformance endpoint: no Pusher pings */
             if (c->ping_at == 0 && now - c->last_rx >= idle) {
                 px_rbuf_t *f = px_proto_event_json(PX_STR("pusher:ping"), (px_str_t){NULL, 0},
                                                    PX_STR("{}"));

@@ -30,6 +30,9 @@ typedef struct {
     uint32_t close_timeout_ms;    /* wait for the peer's close frame */
     uint32_t max_connections;     /* 0: no limit but the fd limit */
     uint32_t max_channels_per_connection;
+    char echo_path[64];           /* "" (off) or a path such as "/echo" whose
+                                   * WebSockets echo every message back: for
+                                   * RFC 6455 conformance tests only */
 } px_config_t;
 
 /* Fills cfg with the defaults (127.0.0.1:0, activity 120 s, pong 30 s,

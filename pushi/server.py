@@ -27,6 +27,7 @@ ENGINE_OPTIONS = frozenset({
     "activity_timeout", "pong_timeout", "max_message_bytes", "max_output_bytes",
     "max_head_bytes", "max_body_bytes", "request_timeout_ms", "keepalive_timeout_ms",
     "close_timeout_ms", "max_connections", "max_channels_per_connection",
+    "echo_path",  # tests only: a WebSocket path that echoes messages (RFC 6455 suite)
 })
 
 _live: "weakref.WeakSet[Server]" = weakref.WeakSet()
