@@ -25,7 +25,7 @@ from setuptools.command.build_ext import build_ext
 
 LLHTTP_SOURCES = "/usr/share/llhttp"
 LLHTTP_INCLUDE = "/usr/share/include/llhttp"
-PKG_MODULES = ["libuv", "jansson", "libcrypto", "sqlite3"]
+PKG_MODULES = ["libuv", "jansson", "libssl", "libcrypto", "sqlite3"]
 
 
 def pkg_config(*args: str) -> list[str]:

@@ -29,6 +29,7 @@
 #include "px_http.h"
 #include "px_proto.h"
 #include "px_router.h"
+#include "px_tls.h"
 #include "px_ws.h"
 
 enum { CONN_HTTP, CONN_WS, CONN_WS_CLOSING, CONN_CLOSED };
@@ -36,6 +37,8 @@ enum { CONN_HTTP, CONN_WS, CONN_WS_CLOSING, CONN_CLOSED };
 typedef struct {
     px_rbuf_t *rb;
     uint32_t off;   /* bytes of rb already written */
+    uint8_t wire;   /* TLS: already encrypted (plaintext entries are sealed
+                     * into one encrypted entry before each write) */
 } out_t;
 
 typedef struct px_conn_s px_conn_t;
@@ -56,6 +59,7 @@ struct px_conn_s {
     px_app_t *upgrade_app;
     px_http_t *http;              /* HTTP state only */
     px_ws_t ws;                   /* WebSocket states only */
+    px_tls_t *tls;                /* TLS session, or NULL on a plain listener */
     px_client_t client;           /* hub identity (WebSocket) */
     out_t *out;                   /* output queue */
     uint32_t nout, capout, inflight;
@@ -104,7 +108,10 @@ struct px_server_s {
     uv_mutex_t cmd_mu;         /* guards cmd_head/tail and closed */
     px_cmd_t *cmd_head, *cmd_tail;
     int closed;                /* no more commands accepted */
+    px_tls_ctx_t *tls;         /* NULL: plain listener */
+    px_buf_t seal;             /* TLS: scratch for plaintext to encrypt */
     char rbuf[65536];          /* shared read buffer: reads are handled at once */
+    char plain[16384];         /* TLS: decrypted input, handled at once */
 };
 
 static const px_client_ops_t conn_ops;
@@ -158,6 +165,15 @@ int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
                 return PX_EINVAL;
             }
             snprintf(c->host, sizeof c->host, "%s", json_string_value(v));
+            continue;
+        }
+        if (strcmp(k, "tls_cert") == 0 || strcmp(k, "tls_key") == 0) {
+            char *dst = k[4] == 'c' ? c->tls_cert : c->tls_key;
+            if (!json_is_string(v) || json_string_length(v) >= sizeof c->tls_cert) {
+                *why = "tls_cert and tls_key must be file paths";
+                return PX_EINVAL;
+            }
+            snprintf(dst, sizeof c->tls_cert, "%s", json_string_value(v));
             continue;
         }
         if (strcmp(k, "echo_path") == 0) {
@@ -224,6 +240,7 @@ static int push(px_conn_t *c, px_rbuf_t *rb)
     }
     c->out[c->nout].rb = px_rbuf_ref(rb);
     c->out[c->nout].off = 0;
+    c->out[c->nout].wire = 0;
     c->nout++;
     c->out_bytes += rb->len;
     mark_dirty(c);
@@ -318,6 +335,8 @@ static void close_now(px_conn_t *c)
         c->http = NULL;
     }
     px_ws_free(&c->ws);
+    px_tls_free(c->tls);
+    c->tls = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -420,11 +439,50 @@ static void on_write(uv_write_t *req, int status)
         after_drain(c);
 }
 
+/* TLS: encrypts every plaintext entry at the tail of the queue (in order,
+ * coalesced into as few records as possible) and appends whatever records
+ * the session has for the wire (handshake, tickets, alerts) as one
+ * encrypted entry. Returns 0, or -1 when the session failed. */
+static int tls_seal(px_conn_t *c)
+{
+    px_server_t *s = c->srv;
+    uint32_t first = c->nout;
+    while (first > 0 && !c->out[first - 1].wire)
+        first--;
+    s->seal.len = 0;
+    for (uint32_t i = first; i < c->nout; i++) {
+        px_rbuf_t *rb = c->out[i].rb;
+        if (px_buf_append(&s->seal, rb->data + c->out[i].off, rb->len - c->out[i].off) < 0)
+            return -1;
+        c->out_bytes -= rb->len - c->out[i].off;
+        px_rbuf_unref(rb);
+    }
+    c->nout = first;
+    if (s->seal.len > 0 && px_tls_write(c->tls, s->seal.data, s->seal.len) < 0)
+        return -1;
+    size_t pending = px_tls_pending(c->tls);
+    if (pending == 0)
+        return 0;
+    s->seal.len = 0;
+    if (px_tls_take(c->tls, &s->seal) <= 0)
+        return -1;
+    if (push_copy(c, s->seal.data, s->seal.len) < 0)
+        return -1;
+    c->out[c->nout - 1].wire = 1;
+    return 0;
+}
+
 #define MAX_IOV 64
 
 static void flush(px_conn_t *c)
 {
-    if (c->writing || c->state == CONN_CLOSED)
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->tls != NULL && tls_seal(c) < 0) {
+        close_now(c);
+        return;
+    }
+    if (c->writing)
         return;
     if (c->nout == 0) {
         after_drain(c);
@@ -812,6 +870,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(c->srv->rbuf, sizeof c->srv->rbuf);
 }
 
+static void process_input(px_conn_t *c, const char *base, size_t nread);
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     px_conn_t *c = st->data;
@@ -826,12 +886,43 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     s->hub.now_ms = now;
     c->last_rx = now;
     c->ping_at = 0;
+    if (c->tls == NULL) {
+        process_input(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (px_tls_put(c->tls, buf->base, (size_t)nread) < 0) {
+        close_now(c);
+        return;
+    }
+    for (;;) {
+        long n = px_tls_read(c->tls, s->plain, sizeof s->plain);
+        if (n < 0) {
+            close_now(c); /* broken TLS or the peer's close_notify */
+            return;
+        }
+        if (n == 0)
+            break;
+        process_input(c, s->plain, (size_t)n);
+        if (c->state == CONN_CLOSED || c->tls == NULL)
+            return;
+    }
+    /* Handshake records (and anything the reads produced) go out now. */
+    if (px_tls_pending(c->tls) > 0)
+        mark_dirty(c);
+}
+
+/* Handles plaintext input of a connection: HTTP requests or WebSocket frames. */
+static void process_input(px_conn_t *c, const char *base, size_t nread)
+{
+    px_server_t *s = c->srv;
+    uv_stream_t *st = (uv_stream_t *)&c->tcp;
+    uint64_t now = s->hub.now_ms;
     if (c->state == CONN_HTTP) {
         if (c->close_after_write)
             return; /* answering an error; ignore the rest */
         if (!px_http_busy(c->http))
             c->deadline = now + s->cfg.request_timeout_ms;
-        long used = px_http_feed(c->http, buf->base, (size_t)nread);
+        long used = px_http_feed(c->http, base, nread);
         if (used < 0) {
             respond_error(c, c->http->error_status ? c->http->error_status : 400,
                           c->http->error_msg ? c->http->error_msg : "bad request", NULL);
@@ -839,7 +930,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (c->upgraded) {
-            become_ws(c, buf->base + used, (size_t)nread - (size_t)used);
+            become_ws(c, base + used, nread - (size_t)used);
             return;
         }
         if (c->close_after_write) {
@@ -855,7 +946,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->state == CONN_WS || c->state == CONN_WS_CLOSING)
-        ws_feed(c, buf->base, (size_t)nread);
+        ws_feed(c, base, nread);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -880,6 +971,10 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (s->tls != NULL && (c->tls = px_tls_new(s->tls)) == NULL) {
+        close_now(c);
+        return;
+    }
     c->http = malloc(sizeof(*c->http));
     if (c->http == NULL) {
         close_now(c);
@@ -1107,6 +1202,15 @@ int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
             goto fail;
         }
     }
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            *why = "TLS needs both tls_cert and tls_key";
+            rc = PX_EINVAL;
+            goto fail;
+        }
+        if ((rc = px_tls_ctx_new(&s->tls, cfg->tls_cert, cfg->tls_key, why)) < 0)
+            goto fail;
+    }
     if ((rc = uv_loop_init(&s->loop)) < 0)
         goto fail;
     uv_mutex_init(&s->cmd_mu);
@@ -1124,6 +1228,7 @@ int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
     *out = s;
     return 0;
 fail:
+    px_tls_ctx_free(s->tls);
     px_apps_free(&s->hub.apps);
     free(s);
     return rc;
@@ -1300,5 +1405,7 @@ void px_server_free(px_server_t *s)
         c = next;
     }
     px_apps_free(&s->hub.apps);
+    px_tls_ctx_free(s->tls);
+    px_buf_free(&s->seal);
     free(s);
 }

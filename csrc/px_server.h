@@ -30,6 +30,9 @@ typedef struct {
     uint32_t close_timeout_ms;    /* wait for the peer's close frame */
     uint32_t max_connections;     /* 0: no limit but the fd limit */
     uint32_t max_channels_per_connection;
+    char tls_cert[256];           /* PEM certificate chain: the listener speaks
+                                   * TLS (wss://, https://) when both are set */
+    char tls_key[256];            /* PEM private key */
     char echo_path[64];           /* "" (off) or a path such as "/echo" whose
                                    * WebSockets echo every message back: for
                                    * RFC 6455 conformance tests only */

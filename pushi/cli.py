@@ -152,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=_count_type,
             help=option_help.get(name, name),
         )
+    tls = serve.add_argument_group(
+        "TLS (wss:// and https:// on the same listener; also SERVER_SSL=1 with "
+        "SERVER_SSL_KEY and SERVER_SSL_CER, as in the original pushi)")
+    tls.add_argument("--tls-cert", dest="tls_cert", metavar="FILE",
+                     help="PEM certificate chain")
+    tls.add_argument("--tls-key", dest="tls_key", metavar="FILE", help="PEM private key")
     serve.set_defaults(handler=_cmd_serve)
 
     app = commands.add_parser(
@@ -214,9 +220,11 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _print_apps(out: TextIO, host: str, port: int, apps: Sequence[Any], created: Any) -> None:
+def _print_apps(out: TextIO, host: str, port: int, apps: Sequence[Any], created: Any,
+                tls: bool = False) -> None:
     """Prints id, key, URLs of every app; the secret only of a just-created app."""
     url_host = _url_host(host)
+    ws, http = ("wss", "https") if tls else ("ws", "http")
     if not apps:
         print("no apps: create one with 'python -m pushi app create NAME'", file=out)
     for app in apps:
@@ -229,8 +237,8 @@ def _print_apps(out: TextIO, host: str, port: int, apps: Sequence[Any], created:
         print(f"  key:       {app.key}", file=out)
         if just_created:
             print(f"  secret:    {app.secret}", file=out)
-        print(f"  websocket: ws://{url_host}:{port}/app/{app.key}?protocol=7", file=out)
-        print(f"  http api:  http://{url_host}:{port}/apps/{app.id}", file=out)
+        print(f"  websocket: {ws}://{url_host}:{port}/app/{app.key}?protocol=7", file=out)
+        print(f"  http api:  {http}://{url_host}:{port}/apps/{app.id}", file=out)
 
 
 def _cmd_serve(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> int:
@@ -260,8 +268,11 @@ def _cmd_serve(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO
         started = True
         created = server.create_default_app_if_empty()
         host = config["host"]
-        print(f"pushi listening on http://{_url_host(host)}:{server.port} (store: {config['store']})", file=out)
-        _print_apps(out, host, server.port, list(server.apps), created)
+        tls = bool(getattr(server, "tls", False))
+        scheme = "https" if tls else "http"
+        print(f"pushi listening on {scheme}://{_url_host(host)}:{server.port} "
+              f"(store: {config['store']})", file=out)
+        _print_apps(out, host, server.port, list(server.apps), created, tls)
         print("press Ctrl+C to stop", file=out, flush=True)
         server.serve_forever()
         started = False  # serve_forever stopped the server

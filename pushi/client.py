@@ -31,6 +31,7 @@ import json
 import re
 import time
 import urllib.error
+import ssl
 import urllib.parse
 import urllib.request
 from typing import Any, Iterable, Mapping
@@ -195,6 +196,7 @@ class Pushi:
         timeout: float = 10.0,
         *,
         encryption_master_key: bytes | None = None,
+        ssl_context: "ssl.SSLContext | None" = None,
     ) -> None:
         for name, value in (("app_id", app_id), ("app_key", app_key), ("app_secret", app_secret)):
             if not isinstance(value, str) or not value:
@@ -216,6 +218,9 @@ class Pushi:
         self.app_secret: str = app_secret
         self.base_url: str = base_url.rstrip("/")
         self.timeout: float = float(timeout)
+        #: TLS settings for https:// base URLs (e.g. a context trusting a
+        #: self-signed certificate); None uses the system's defaults.
+        self.ssl_context = ssl_context
         self.encryption_master_key: bytes | None = encryption_master_key
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._prefix = parts.path.rstrip("/")
@@ -443,7 +448,8 @@ class Pushi:
             headers=headers,
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            extra = {"context": self.ssl_context} if self.ssl_context is not None else {}
+            with urllib.request.urlopen(request, timeout=self.timeout, **extra) as response:
                 status = response.status
                 raw = response.read()
         except urllib.error.HTTPError as error:

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_PORT",
     "OPTION_KEYS",
     "FILE_KEYS",
+    "TLS_KEYS",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -49,8 +50,18 @@ OPTION_KEYS: tuple[str, ...] = (
     "max_connections",
 )
 
+#: TLS: the listener speaks wss:// and https:// when both are set.
+TLS_KEYS: tuple[str, ...] = ("tls_cert", "tls_key")
+
 #: Keys a config file may hold.
-FILE_KEYS: tuple[str, ...] = ("host", "port", "store", "apps") + OPTION_KEYS
+FILE_KEYS: tuple[str, ...] = ("host", "port", "store", "apps") + OPTION_KEYS + TLS_KEYS
+
+# The original pushi's TLS variables (APP_* for its HTTP app, SERVER_* for
+# its WebSocket server; one listener serves both here), lowest precedence
+# first, then ours: (switch, key file, certificate file).
+_TLS_VARS = (("APP_SSL", "APP_SSL_KEY", "APP_SSL_CER"),
+             ("SERVER_SSL", "SERVER_SSL_KEY", "SERVER_SSL_CER"),
+             (None, "PUSHI_TLS_KEY", "PUSHI_TLS_CERT"))
 
 # Environment variables for the listener, lowest precedence first.
 _HOST_VARS = ("APP_HOST", "SERVER_HOST", "PUSHI_HOST")
@@ -96,6 +107,14 @@ def _parse_option(name: str, value: Any, source: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{source}: {name} must be a non-negative integer, got {value!r}")
     return value
+
+
+def _parse_path(value: Any, source: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{source}: must be a file path")
+    if not os.path.isfile(value):
+        raise ValueError(f"{source}: no such file: {value}")
+    return os.path.abspath(value)
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -164,7 +183,7 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str]) -> 
     port = DEFAULT_PORT
     store = default_store()
     apps: list[App] = []
-    options: dict[str, int] = {}
+    options: dict[str, Any] = {}
 
     # 2. config file
     path = _arg(args, "config") or _env(environ, "PUSHI_CONFIG")
@@ -182,8 +201,22 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str]) -> 
         for name in OPTION_KEYS:
             if name in data:
                 options[name] = _parse_option(name, data[name], source)
+        for name in TLS_KEYS:
+            if name in data:
+                options[name] = _parse_path(data[name], f"{source}: {name}")
 
     # 3. environment
+    for switch, key_var, cert_var in _TLS_VARS:
+        if switch is not None and _env(environ, switch) in (None, "0", "false", "False"):
+            continue
+        key, cert = _env(environ, key_var), _env(environ, cert_var)
+        if switch is not None and (key is None or cert is None):
+            raise ValueError(f"{switch} is set: {key_var} and {cert_var} must name the "
+                             "PEM key and certificate files")
+        if key is not None:
+            options["tls_key"] = _parse_path(key, key_var)
+        if cert is not None:
+            options["tls_cert"] = _parse_path(cert, cert_var)
     for name in _HOST_VARS:
         value = _env(environ, name)
         if value is not None:
@@ -225,6 +258,12 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str]) -> 
         value = _arg(args, name)
         if value is not None:
             options[name] = _parse_option(name, value, "--" + name.replace("_", "-"))
+    for name in TLS_KEYS:
+        value = _arg(args, name)
+        if value is not None:
+            options[name] = _parse_path(value, "--" + name.replace("_", "-"))
+    if ("tls_cert" in options) != ("tls_key" in options):
+        raise ValueError("TLS needs both a certificate and a key (tls_cert and tls_key)")
 
     _check_unique(apps)
     return {"host": host, "port": port, "store": store, "apps": apps, "options": options}

@@ -27,6 +27,7 @@ ENGINE_OPTIONS = frozenset({
     "activity_timeout", "pong_timeout", "max_message_bytes", "max_output_bytes",
     "max_head_bytes", "max_body_bytes", "request_timeout_ms", "keepalive_timeout_ms",
     "close_timeout_ms", "max_connections", "max_channels_per_connection",
+    "tls_cert", "tls_key",  # PEM files: the listener speaks TLS
     "echo_path",  # tests only: a WebSocket path that echoes messages (RFC 6455 suite)
 })
 
@@ -213,14 +214,20 @@ class Server:
         return engine.stats()
 
     @property
+    def tls(self) -> bool:
+        """True when the listener speaks TLS (https://, wss://)."""
+        return bool(self._options.get("tls_cert"))
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def ws_url(self, app: App | None = None) -> str:
         app = app or self.app
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/app/{app.key}?protocol=7&client=python"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{host}:{self.port}/app/{app.key}?protocol=7&client=python"
 
     def client(self, app: App | None = None) -> Any:
         """A pushi.Pushi HTTP client for app (default: the first app)."""

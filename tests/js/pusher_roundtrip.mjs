@@ -87,8 +87,10 @@ pusher = new Pusher(config.key, {
   cluster: "local", // required by the options type; wsHost wins
   wsHost: config.wsHost,
   wsPort: config.wsPort,
-  forceTLS: false,
-  enabledTransports: ["ws"],
+  wssPort: config.wsPort,
+  // config.tls: connect with wss:// (trust comes from NODE_EXTRA_CA_CERTS)
+  forceTLS: Boolean(config.tls),
+  enabledTransports: ["ws"], // "ws" is also the wss:// transport under forceTLS
   disableStats: true,
   channelAuthorization: {
     endpoint: config.authEndpoint,
