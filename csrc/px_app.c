@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "px_err.h"
 
@@ -102,8 +103,37 @@ int px_app_from_json(const json_t *obj, px_app_t **out, const char **why)
         (rc = get_uint(obj, "max_event_bytes", &a->max_event_bytes, 10240, why,
                        "max_event_bytes must be a non-negative integer")) < 0 ||
         (rc = get_uint(obj, "max_client_events_per_second", &a->max_client_events_per_second,
-                       10, why, "max_client_events_per_second must be a non-negative integer")) < 0)
+                       10, why, "max_client_events_per_second must be a non-negative integer")) < 0 ||
+        (rc = get_uint(obj, "max_connections", &a->max_connections, 0, why,
+                       "max_connections must be a non-negative integer")) < 0)
         goto fail;
+    json_t *origins = json_object_get(obj, "allowed_origins");
+    if (origins != NULL && !json_is_null(origins)) {
+        size_t i;
+        json_t *o;
+        if (!json_is_array(origins) || json_array_size(origins) > 1000) {
+            *why = "allowed_origins must be an array of strings";
+            rc = PX_EINVAL;
+            goto fail;
+        }
+        a->origins = calloc(json_array_size(origins) + 1, sizeof(char *));
+        if (a->origins == NULL) {
+            rc = PX_ENOMEM;
+            goto fail;
+        }
+        json_array_foreach(origins, i, o) {
+            if (!json_is_string(o) || json_string_length(o) == 0) {
+                *why = "allowed_origins must be an array of non-empty strings";
+                rc = PX_EINVAL;
+                goto fail;
+            }
+            if ((a->origins[a->norigins] = strdup(json_string_value(o))) == NULL) {
+                rc = PX_ENOMEM;
+                goto fail;
+            }
+            a->norigins++;
+        }
+    }
     *out = a;
     return 0;
 fail:
@@ -113,14 +143,19 @@ fail:
 
 json_t *px_app_to_json(const px_app_t *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I}",
+    json_t *origins = json_array();
+    for (size_t i = 0; origins != NULL && i < a->norigins; i++)
+        json_array_append_new(origins, json_string(a->origins[i]));
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o*}",
                      "id", a->id, "key", a->key, "secret", a->secret, "name", a->name,
                      "enabled", a->enabled, "client_events", a->client_events,
                      "max_presence_members", (json_int_t)a->max_presence_members,
                      "max_user_info_bytes", (json_int_t)a->max_user_info_bytes,
                      "max_event_bytes", (json_int_t)a->max_event_bytes,
                      "max_client_events_per_second",
-                     (json_int_t)a->max_client_events_per_second);
+                     (json_int_t)a->max_client_events_per_second,
+                     "max_connections", (json_int_t)a->max_connections,
+                     "allowed_origins", origins);
 }
 
 void px_app_free(px_app_t *a)
@@ -131,8 +166,37 @@ void px_app_free(px_app_t *a)
     free(a->key);
     free(a->secret);
     free(a->name);
+    for (size_t i = 0; i < a->norigins; i++)
+        free(a->origins[i]);
+    free(a->origins);
     px_map_free(&a->channels);
     free(a);
+}
+
+int px_app_origin_allowed(const px_app_t *app, px_str_t origin)
+{
+    if (app->norigins == 0 || origin.p == NULL)
+        return 1;
+    for (size_t i = 0; i < app->norigins; i++) {
+        const char *e = app->origins[i];
+        size_t n = strlen(e);
+        if (strcmp(e, "*") == 0)
+            return 1;
+        if (n == origin.n && strncasecmp(e, origin.p, n) == 0)
+            return 1;
+        const char *star = strstr(e, "://*.");
+        if (star != NULL) {
+            /* An entry "scheme://<*>.domain": same scheme, host ending in ".domain". */
+            size_t scheme = (size_t)(star - e) + 3;     /* "scheme://" */
+            const char *suffix = star + 4;              /* ".domain" */
+            size_t sn = strlen(suffix);
+            if (origin.n > scheme + sn && strncasecmp(origin.p, e, scheme) == 0 &&
+                strncasecmp(origin.p + origin.n - sn, suffix, sn) == 0 &&
+                memchr(origin.p + scheme, '/', origin.n - scheme) == NULL)
+                return 1;
+        }
+    }
+    return 0;
 }
 
 int px_apps_add(px_apps_t *apps, px_app_t *app)

@@ -25,6 +25,12 @@ typedef struct px_app_s {
     uint32_t max_user_info_bytes;
     uint32_t max_event_bytes;    /* data of one event, HTTP and client */
     uint32_t max_client_events_per_second;
+    uint32_t max_connections;    /* WebSocket connections; 0: no limit (4004) */
+    char **origins;              /* owned allowlist of Origin values; NULL or
+                                  * empty: every origin. "https://<*>.x.com"
+                                  * (<*>: a literal asterisk)
+                                  * matches any subdomain, "*" anything */
+    size_t norigins;
     /* State owned by the hub (px_hub.c): channel name -> px_channel_t. */
     px_map_t channels;
     uint64_t connections;        /* open WebSocket connections of this app */
@@ -32,7 +38,8 @@ typedef struct px_app_s {
 
 /* Builds an app from a JSON object with string "id", "key", "secret" and
  * optional "name", "enabled", "client_events", "max_presence_members",
- * "max_user_info_bytes", "max_event_bytes", "max_client_events_per_second".
+ * "max_user_info_bytes", "max_event_bytes", "max_client_events_per_second",
+ * "max_connections" and "allowed_origins" (array of strings).
  * "id" may also be an integer. Returns 0 and an owned app in *out, or
  * PX_EINVAL with a static explanation in *why, or PX_ENOMEM. */
 int px_app_from_json(const json_t *obj, px_app_t **out, const char **why);
@@ -40,6 +47,12 @@ int px_app_from_json(const json_t *obj, px_app_t **out, const char **why);
 /* Returns a new JSON object describing app (secret included). Owned by the
  * caller (jansson reference), or NULL on out of memory. */
 json_t *px_app_to_json(const px_app_t *app);
+
+/* 1 when a WebSocket from origin (the Origin header, {NULL,0} when absent)
+ * may connect to app: the allowlist is empty, or an entry equals origin
+ * (case-insensitive), or an entry "scheme://<*>.domain" matches a subdomain,
+ * or an entry is "*". A missing Origin (non-browser clients) is allowed. */
+int px_app_origin_allowed(const px_app_t *app, px_str_t origin);
 
 /* Frees an app that has no channels left. NULL is a no-op. */
 void px_app_free(px_app_t *app);

@@ -43,6 +43,14 @@ typedef struct {
 
 typedef struct px_conn_s px_conn_t;
 
+/* Per client address: open connections and the connection-rate window. */
+typedef struct {
+    uint8_t key[17];      /* address family byte + 16 address bytes */
+    uint32_t conns;
+    uint32_t in_window;   /* connections accepted in the current second */
+    uint64_t window;      /* ms the window started */
+} peer_t;
+
 struct px_conn_s {
     uv_tcp_t tcp;
     px_server_t *srv;
@@ -54,12 +62,14 @@ struct px_conn_s {
     uint8_t upgraded;             /* set by the upgrade handler */
     uint8_t failed;               /* WebSocket failed: close TCP once drained */
     uint8_t echo;                 /* an echo_path connection (tests only) */
+    uint8_t lingering;            /* answered and shut down; input discarded */
     uint16_t upgrade_close;       /* Pusher close code to send after upgrade */
     const char *upgrade_reason;
     px_app_t *upgrade_app;
     px_http_t *http;              /* HTTP state only */
     px_ws_t ws;                   /* WebSocket states only */
     px_tls_t *tls;                /* TLS session, or NULL on a plain listener */
+    peer_t *peer;                 /* this client's address record */
     px_client_t client;           /* hub identity (WebSocket) */
     out_t *out;                   /* output queue */
     uint32_t nout, capout, inflight;
@@ -109,6 +119,10 @@ struct px_server_s {
     px_cmd_t *cmd_head, *cmd_tail;
     int closed;                /* no more commands accepted */
     px_tls_ctx_t *tls;         /* NULL: plain listener */
+    px_map_t peers;            /* address key -> peer_t */
+    uv_timer_t stop_timer;     /* polls the drain during a graceful stop */
+    uint64_t stop_deadline;
+    int finished;              /* every handle is closing */
     px_buf_t seal;             /* TLS: scratch for plaintext to encrypt */
     char rbuf[65536];          /* shared read buffer: reads are handled at once */
     char plain[16384];         /* TLS: decrypted input, handled at once */
@@ -134,6 +148,9 @@ void px_config_defaults(px_config_t *c)
     c->close_timeout_ms = 2000;
     c->max_connections = 0;
     c->max_channels_per_connection = 1000;
+    c->max_connections_per_ip = 0;
+    c->max_connection_rate_per_ip = 0;
+    c->shutdown_timeout_ms = 5000;
 }
 
 int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
@@ -155,6 +172,10 @@ int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
         {"max_connections", offsetof(px_config_t, max_connections), 0, 10000000},
         {"max_channels_per_connection", offsetof(px_config_t, max_channels_per_connection), 1,
          1000000},
+        {"max_connections_per_ip", offsetof(px_config_t, max_connections_per_ip), 0, 10000000},
+        {"max_connection_rate_per_ip", offsetof(px_config_t, max_connection_rate_per_ip), 0,
+         10000000},
+        {"shutdown_timeout_ms", offsetof(px_config_t, shutdown_timeout_ms), 0, 600000},
     };
     const char *k;
     json_t *v;
@@ -303,6 +324,8 @@ static void on_close(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->peer != NULL)
+        c->peer->conns--;
     free_queue(c);
     if (c->dirty || c->reaping) {
         c->free_pending = 1; /* the list walker frees it */
@@ -408,10 +431,48 @@ static const px_client_ops_t conn_ops = {conn_send, conn_close_op};
 
 /* ---------------------------------------------------------------- writing */
 
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    px_conn_t *c = req->data;
+    free(req);
+    if (status < 0 && status != UV_ECANCELED)
+        close_now(c);
+}
+
+/* Lingering close: after the last answer, send FIN and read (and drop)
+ * whatever the client still sends until it closes or close_timeout_ms
+ * passes. Closing at once with unread input would make the kernel send RST,
+ * which can destroy the answer before the client reads it. */
+static void linger(px_conn_t *c)
+{
+    if (c->lingering)
+        return;
+    c->lingering = 1;
+    c->deadline = uv_now(&c->srv->loop) + c->srv->cfg.close_timeout_ms;
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (req == NULL) {
+        close_now(c);
+        return;
+    }
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        close_now(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read); /* may be reading already */
+}
+
 static void after_drain(px_conn_t *c)
 {
     if (c->state == CONN_HTTP && c->close_after_write) {
-        close_now(c);
+        if (c->tls != NULL)
+            close_now(c); /* no TLS close_notify dance: just close */
+        else
+            linger(c);
     } else if (c->state == CONN_WS_CLOSING && (c->failed || px_ws_close_done(&c->ws))) {
         close_now(c);
     }
@@ -578,6 +639,7 @@ static const char *status_text(int st)
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
@@ -588,6 +650,8 @@ static const char *status_text(int st)
 static void respond(px_conn_t *c, int status, const char *extra, const char *body, size_t n,
                     int keep_alive, int head_only)
 {
+    if (c->srv->stopping)
+        keep_alive = 0;
     px_buf_t b = PX_BUF_INIT;
     int rc = px_buf_printf(&b,
                            "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -689,6 +753,16 @@ static void handle_upgrade(px_conn_t *c, const px_http_req_t *req)
             }
             px_query_free(&qs);
         }
+    }
+    if (c->upgrade_close == 0 && c->upgrade_app != NULL &&
+        !px_app_origin_allowed(c->upgrade_app, px_http_header(req, "Origin"))) {
+        c->upgrade_close = PX_CLOSE_UNAUTHORIZED;
+        c->upgrade_reason = "Origin not allowed for this app";
+    }
+    if (c->upgrade_close == 0 && c->upgrade_app != NULL && c->upgrade_app->max_connections &&
+        c->upgrade_app->connections >= c->upgrade_app->max_connections) {
+        c->upgrade_close = PX_CLOSE_OVER_QUOTA;
+        c->upgrade_reason = "Over the app's connection quota";
     }
     if (c->upgrade_close == 0 && s->cfg.max_connections &&
         s->hub.stats.connections >= s->cfg.max_connections) {
@@ -878,8 +952,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     px_server_t *s = c->srv;
     if (nread == 0)
         return;
-    if (nread < 0) {
-        close_now(c);
+    if (nread < 0 || c->lingering) {
+        if (nread < 0)
+            close_now(c); /* EOF or error; a lingering connection is done */
         return;
     }
     uint64_t now = uv_now(&s->loop);
@@ -949,6 +1024,72 @@ static void process_input(px_conn_t *c, const char *base, size_t nread)
         ws_feed(c, base, nread);
 }
 
+/* Finds or creates the address record of c's peer and applies the per
+ * address limits. Returns 0, or -1 when c was refused (a 429 answer is on its
+ * way and the connection closes after it). */
+static int admit(px_conn_t *c)
+{
+    px_server_t *s = c->srv;
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    uint8_t key[17] = {0};
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
+        key[0] = (uint8_t)sa.ss_family;
+        if (sa.ss_family == AF_INET)
+            memcpy(key + 1, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+        else if (sa.ss_family == AF_INET6)
+            memcpy(key + 1, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
+    }
+    peer_t *p = px_map_get(&s->peers, (px_str_t){(const char *)key, sizeof key});
+    if (p == NULL) {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL) {
+            close_now(c);
+            return -1;
+        }
+        memcpy(p->key, key, sizeof key);
+        if (px_map_put(&s->peers, (px_str_t){(const char *)p->key, sizeof p->key}, p) < 0) {
+            free(p);
+            close_now(c);
+            return -1;
+        }
+    }
+    uint64_t now = uv_now(&s->loop);
+    if (now - p->window >= 1000) {
+        p->window = now;
+        p->in_window = 0;
+    }
+    p->in_window++;
+    p->conns++;
+    c->peer = p;
+    const char *why = NULL;
+    if (s->cfg.max_connections_per_ip && p->conns > s->cfg.max_connections_per_ip)
+        why = "too many connections from this address";
+    else if (s->cfg.max_connection_rate_per_ip &&
+             p->in_window > s->cfg.max_connection_rate_per_ip)
+        why = "too many new connections from this address: retry in a second";
+    if (why == NULL)
+        return 0;
+    respond_error(c, 429, why, "Retry-After: 1\r\n");
+    mark_dirty(c);
+    return -1;
+}
+
+/* Frees address records with no connection whose rate window is over. */
+static void prune_peers(px_server_t *s, uint64_t now)
+{
+    peer_t *idle[256];
+    size_t n = 0, it = 0;
+    peer_t *p;
+    while (n < PX_ARRAY_SIZE(idle) && (p = px_map_next(&s->peers, &it)) != NULL)
+        if (p->conns == 0 && now - p->window >= 1000)
+            idle[n++] = p;
+    for (size_t i = 0; i < n; i++) {
+        px_map_del(&s->peers, (px_str_t){(const char *)idle[i]->key, sizeof idle[i]->key});
+        free(idle[i]);
+    }
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     px_server_t *s = server->data;
@@ -971,6 +1112,8 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (admit(c) < 0)
+        return;
     if (s->tls != NULL && (c->tls = px_tls_new(s->tls)) == NULL) {
         close_now(c);
         return;
@@ -994,6 +1137,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(&s->loop);
     s->hub.now_ms = now;
     s->hub.wall_s = (int64_t)time(NULL);
+    prune_peers(s, now);
     uint64_t idle = (uint64_t)s->cfg.activity_timeout * 1000;
     uint64_t pong = (uint64_t)s->cfg.pong_timeout * 1000;
     px_conn_t *next;
@@ -1046,6 +1190,36 @@ static size_t terminate_user(void *ud, px_app_t *app, px_str_t user_id)
     return n;
 }
 
+/* Closes whatever is left and every handle: run() returns after this. */
+static void finish_stop(px_server_t *s)
+{
+    if (s->finished)
+        return;
+    s->finished = 1;
+    px_conn_t *next;
+    for (px_conn_t *c = s->conns; c != NULL; c = next) {
+        next = c->next;
+        close_now(c);
+    }
+    drain_lists(s);
+    uv_close((uv_handle_t *)&s->stop_timer, NULL);
+    uv_close((uv_handle_t *)&s->tick, NULL);
+    uv_close((uv_handle_t *)&s->prepare, NULL);
+    uv_close((uv_handle_t *)&s->check, NULL);
+    uv_close((uv_handle_t *)&s->wakeup, NULL);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    px_server_t *s = t->data;
+    if (s->conns == NULL || uv_now(&s->loop) >= s->stop_deadline)
+        finish_stop(s);
+}
+
+/* Graceful stop: no new connections; WebSocket clients get close 4200 after
+ * everything already queued for them; idle HTTP connections close now and
+ * busy ones after their answer; whatever has not drained by
+ * shutdown_timeout_ms is cut. */
 static void begin_stop(px_server_t *s)
 {
     if (s->stopping)
@@ -1053,23 +1227,20 @@ static void begin_stop(px_server_t *s)
     s->stopping = 1;
     if (s->listening)
         uv_close((uv_handle_t *)&s->listener, NULL);
-    for (px_conn_t *c = s->conns; c != NULL; c = c->next) {
-        if (c->state == CONN_WS) {
-            ws_close(c, PX_CLOSE_RECONNECT, "Server shutting down");
-        }
-    }
-    /* Let reaping and one flush happen, then close everything. */
-    drain_lists(s);
     px_conn_t *next;
     for (px_conn_t *c = s->conns; c != NULL; c = next) {
         next = c->next;
-        close_now(c);
+        if (c->state == CONN_WS)
+            ws_close(c, PX_CLOSE_RECONNECT, "Server shutting down");
+        else if (c->state == CONN_HTTP && (c->http == NULL || !px_http_busy(c->http)) &&
+                 c->nout == 0 && !c->writing)
+            close_now(c);
+        else if (c->state == CONN_HTTP && (c->http == NULL || !px_http_busy(c->http)))
+            c->close_after_write = 1;
     }
     drain_lists(s);
-    uv_close((uv_handle_t *)&s->tick, NULL);
-    uv_close((uv_handle_t *)&s->prepare, NULL);
-    uv_close((uv_handle_t *)&s->check, NULL);
-    uv_close((uv_handle_t *)&s->wakeup, NULL);
+    s->stop_deadline = uv_now(&s->loop) + s->cfg.shutdown_timeout_ms;
+    uv_timer_start(&s->stop_timer, on_stop_timer, 0, 20);
 }
 
 static void run_cmd(px_server_t *s, px_cmd_t *cmd)
@@ -1112,6 +1283,13 @@ static void run_cmd(px_server_t *s, px_cmd_t *cmd)
             old->max_user_info_bytes = a->max_user_info_bytes;
             old->max_event_bytes = a->max_event_bytes;
             old->max_client_events_per_second = a->max_client_events_per_second;
+            old->max_connections = a->max_connections;
+            char **origins = old->origins;
+            size_t norigins = old->norigins;
+            old->origins = a->origins;
+            old->norigins = a->norigins;
+            a->origins = origins; /* freed with a */
+            a->norigins = norigins;
             free(old->secret);
             old->secret = a->secret;
             a->secret = NULL;
@@ -1224,6 +1402,8 @@ int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
     s->prepare.data = s;
     uv_check_init(&s->loop, &s->check);
     s->check.data = s;
+    uv_timer_init(&s->loop, &s->stop_timer);
+    s->stop_timer.data = s;
     s->loop_ready = 1;
     *out = s;
     return 0;
@@ -1386,6 +1566,7 @@ void px_server_free(px_server_t *s)
             uv_close((uv_handle_t *)&s->prepare, NULL);
             uv_close((uv_handle_t *)&s->check, NULL);
             uv_close((uv_handle_t *)&s->wakeup, NULL);
+            uv_close((uv_handle_t *)&s->stop_timer, NULL);
         }
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
@@ -1407,5 +1588,10 @@ void px_server_free(px_server_t *s)
     px_apps_free(&s->hub.apps);
     px_tls_ctx_free(s->tls);
     px_buf_free(&s->seal);
+    size_t it = 0;
+    peer_t *p;
+    while ((p = px_map_next(&s->peers, &it)) != NULL)
+        free(p);
+    px_map_free(&s->peers);
     free(s);
 }

@@ -30,6 +30,11 @@ typedef struct {
     uint32_t close_timeout_ms;    /* wait for the peer's close frame */
     uint32_t max_connections;     /* 0: no limit but the fd limit */
     uint32_t max_channels_per_connection;
+    uint32_t max_connections_per_ip;  /* TCP connections from one address;
+                                       * 0: no limit (429 beyond) */
+    uint32_t max_connection_rate_per_ip; /* new connections per second from
+                                       * one address; 0: no limit (429) */
+    uint32_t shutdown_timeout_ms; /* stop: time for queued output to drain */
     char tls_cert[256];           /* PEM certificate chain: the listener speaks
                                    * TLS (wss://, https://) when both are set */
     char tls_key[256];            /* PEM private key */

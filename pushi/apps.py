@@ -13,13 +13,15 @@ from typing import Any, Mapping
 
 # Settings an app may carry, with their defaults.  The engine applies the
 # same defaults (csrc/px_app.c), so an app dict without a key behaves alike.
-SETTINGS_DEFAULTS: dict[str, int | bool] = {
+SETTINGS_DEFAULTS: dict[str, object] = {
     "enabled": True,
     "client_events": False,
     "max_presence_members": 100,
     "max_user_info_bytes": 1024,
     "max_event_bytes": 10240,
     "max_client_events_per_second": 10,
+    "max_connections": 0,
+    "allowed_origins": [],
 }
 
 
@@ -42,6 +44,11 @@ class App:
     max_user_info_bytes: int = 1024
     max_event_bytes: int = 10240
     max_client_events_per_second: int = 10
+    #: Most simultaneous WebSocket connections (0: no limit); over it: 4004.
+    max_connections: int = 0
+    #: Origin allowlist for WebSockets ("https://app.example.com",
+    #: "https://*.example.com", "*"); empty allows every origin.
+    allowed_origins: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def generate(cls, name: str = "default", id: str | None = None, **settings: Any) -> "App":

@@ -27,6 +27,7 @@ ENGINE_OPTIONS = frozenset({
     "activity_timeout", "pong_timeout", "max_message_bytes", "max_output_bytes",
     "max_head_bytes", "max_body_bytes", "request_timeout_ms", "keepalive_timeout_ms",
     "close_timeout_ms", "max_connections", "max_channels_per_connection",
+    "max_connections_per_ip", "max_connection_rate_per_ip", "shutdown_timeout_ms",
     "tls_cert", "tls_key",  # PEM files: the listener speaks TLS
     "echo_path",  # tests only: a WebSocket path that echoes messages (RFC 6455 suite)
 })
