@@ -408,7 +408,10 @@ static int route(req_t *r)
     if (n == 1 && strcmp(segs[0], "health") == 0) {
         if (!is_get)
             return fail(r->out, 405, "method not allowed");
-        return px_buf_printf(r->out, "{\"ok\":true,\"connections\":%llu,\"channels\":%llu}",
+        /* Both shapes: Pusher-style peers' "ok" and the original pushi's
+         * status/service/version. */
+        return px_buf_printf(r->out, "{\"status\":\"ok\",\"service\":\"pushi\",\"version\":\""
+                             PX_VERSION "\",\"ok\":true,\"connections\":%llu,\"channels\":%llu}",
                              (unsigned long long)r->api->hub->stats.connections,
                              (unsigned long long)r->api->hub->stats.channels) ? 500 : 200;
     }

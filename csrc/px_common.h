@@ -10,6 +10,9 @@
 
 /* A borrowed byte slice: p points at n bytes owned by someone else. It is
  * not NUL-terminated unless the owner says so. */
+/* The release, reported by /health; tests check it equals pushi.__version__. */
+#define PX_VERSION "0.7.0"
+
 typedef struct {
     const char *p;
     size_t n;

@@ -20,6 +20,8 @@ import pusher.errors
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+import pushi
+
 import pushi.errors
 from pushi.apps import App
 from pushi.client import Pushi
@@ -533,12 +535,14 @@ def test_health_through_urllib(server, app, ours, pusher_socket):
         assert response.status == 200
         assert response.headers.get_content_type() == "application/json"
         body = json.loads(response.read())
-    assert body == {"ok": True, "connections": 0, "channels": 0}
+    # Pusher-style peers' "ok" and the original pushi's status/service/version
+    assert body == {"status": "ok", "service": "pushi", "version": pushi.__version__,
+                    "ok": True, "connections": 0, "channels": 0}
 
     subscribed(pusher_socket(), app, "h-1")
     subscribed(pusher_socket(), app, "h-1")
     subscribed(pusher_socket(), app, "h-2")
     with urllib.request.urlopen(server.url + "/health", timeout=5) as response:
         body = json.loads(response.read())
-    assert body == {"ok": True, "connections": 3, "channels": 2}
+    assert (body["connections"], body["channels"]) == (3, 2)
     assert ours.health() == body
