@@ -1,6 +1,7 @@
 /* px_ws.c - wslay glue: feed, callbacks, frame-boundary scanner. */
 #include "px_ws.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <wslay/wslay.h>
 
@@ -49,7 +50,25 @@ static void fail(px_ws_t *ws, uint16_t code, const char *reason)
 {
     if (ws->failed)
         return;
-    queue_close(ws, code, reason);
+    if (wslay_event_get_close_received(ws->ctx) && !wslay_event_get_close_sent(ws->ctx)) {
+        /* The peer's close was refused: wslay has already queued its echo
+         * (the peer's code and reason as received). Send ours instead. */
+        uint8_t frame[2 + 125];
+        size_t rl = strlen(reason);
+        if (rl > 123)
+            rl = 123;
+        frame[0] = 0x88;
+        frame[1] = (uint8_t)(2 + rl);
+        frame[2] = (uint8_t)(code >> 8);
+        frame[3] = (uint8_t)code;
+        memcpy(frame + 4, reason, rl);
+        wslay_event_shutdown_write(ws->ctx);
+        ws->ops->write(ws, frame, 4 + rl);
+        ws->closing = 1;
+        ws->keep_ctx = 1;
+    } else {
+        queue_close(ws, code, reason);
+    }
     ws->failed = 1;
     ws->ops->on_fail(ws, code);
 }
@@ -85,8 +104,15 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
             ws->ops->on_peer_close(ws, a->msg_length >= 2 ? a->status_code : 1005);
         }
         return;
+    case WSLAY_PING:
+        /* Send the pong now, ahead of any reply to later messages of the
+         * same read and of a close that follows (wslay sends nothing after
+         * a close, so a pong still queued then would be lost). */
+        if (wslay_event_want_write(ws->ctx))
+            wslay_event_send(ws->ctx);
+        return;
     default:
-        return; /* ping (wslay answers it) and pong */
+        return; /* pong */
     }
 }
 
@@ -151,6 +177,13 @@ static size_t scan(px_ws_t *ws, const uint8_t *p, size_t n)
         }
         uint8_t op = b0 & 0x0f, fin = b0 & 0x80;
         int bad = (int)(len >> 63);
+        if (op == 0x8 && !bad && len <= 125 && fin && n - i < len) {
+            /* A close frame split across reads: hold it whole (see
+             * px_ws_feed). */
+            ws->sc_have = 0;
+            ws->hold_from = start;
+            return start;
+        }
         if (op & 0x08)
             bad |= !fin || len > 125 || (op == 0x8 && len == 1);
         else if (op == 1 || op == 2)
@@ -161,6 +194,11 @@ static size_t scan(px_ws_t *ws, const uint8_t *p, size_t n)
         if (bad)
             return start;
         ws->sc_left = len;
+    }
+    if (ws->sc_have > 0 && (ws->sc_hdr[0] & 0x0f) == 0x8) {
+        ws->sc_have = 0; /* a close frame's header is split: hold it too */
+        ws->hold_from = start;
+        return start;
     }
     return n;
 }
@@ -188,7 +226,40 @@ int px_ws_feed(px_ws_t *ws, const uint8_t *p, size_t n)
 {
     if (ws->failed)
         return -1;
+    if (ws->hold != NULL) {
+        /* Complete the held close frame with the new bytes and feed both. */
+        uint8_t *all = malloc(ws->hold_len + n);
+        if (all == NULL) {
+            fail_raw(ws, 1011);
+            return -1;
+        }
+        memcpy(all, ws->hold, ws->hold_len);
+        memcpy(all + ws->hold_len, p, n);
+        size_t total = ws->hold_len + n;
+        free(ws->hold);
+        ws->hold = NULL;
+        ws->hold_len = 0;
+        int rc = px_ws_feed(ws, all, total);
+        free(all);
+        return rc;
+    }
+    ws->hold_from = SIZE_MAX;
     size_t ok = scan(ws, p, n);
+    size_t held = 0;
+    if (ws->hold_from != SIZE_MAX) {
+        /* wslay checks a close payload chunk by chunk and misreads split
+         * ones (it skips 2 bytes per chunk), so a close frame goes to it in
+         * one piece: keep the partial frame (at most 2 + 8 + 4 + 125 bytes)
+         * until the rest arrives. */
+        held = n - ok;
+        if ((ws->hold = malloc(held)) == NULL) {
+            fail_raw(ws, 1011);
+            return -1;
+        }
+        memcpy(ws->hold, p + ok, held);
+        ws->hold_len = held;
+        n = ok;
+    }
     if (ok > 0) {
         if (ensure_ctx(ws) < 0) {
             fail_raw(ws, 1011);
@@ -221,6 +292,8 @@ int px_ws_feed(px_ws_t *ws, const uint8_t *p, size_t n)
         fail_raw(ws, 1002);
         return -1;
     }
+    if (ws->hold != NULL)
+        return 0; /* keep the context: a frame is in progress */
     if (ws->ctx != NULL && !ws->keep_ctx && ws->sc_have == 0 && ws->sc_left == 0 &&
         !ws->sc_frag && !wslay_event_want_write(ws->ctx)) {
         /* Between messages wslay holds nothing worth keeping. */
@@ -258,6 +331,8 @@ int px_ws_close_done(const px_ws_t *ws)
 
 void px_ws_free(px_ws_t *ws)
 {
+    free(ws->hold);
+    ws->hold = NULL;
     if (ws->ctx != NULL) {
         wslay_event_context_free(ws->ctx);
         ws->ctx = NULL;

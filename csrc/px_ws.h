@@ -51,6 +51,9 @@ struct px_ws_s {
     size_t rdn;
     uint64_t sc_left;       /* scanner: payload bytes left in the current frame */
     uint32_t max_message;   /* largest message accepted (1009 beyond) */
+    uint8_t *hold;          /* owned: a close frame split across reads */
+    size_t hold_len;
+    size_t hold_from;       /* scanner: where a frame to hold starts */
     uint8_t sc_hdr[14];     /* scanner: header bytes so far */
     uint8_t sc_have;
     uint8_t sc_frag;        /* inside a fragmented data message */

@@ -27,6 +27,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import PusherSocket, raw_http
+from wsraw import RawWS, build_frame, open_pusher
 from pushi.apps import App
 from pushi.client import sign_request
 from pushi.server import Server
@@ -460,111 +461,12 @@ class _Reader:
 # --------------------------------------------------------------------------
 
 
-def build_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True,
-                rsv: int = 0, length: int | None = None) -> bytes:
-    n = len(payload) if length is None else length
-    head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    mbit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([mbit | n])
-    elif n < 65536:
-        head += bytes([mbit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([mbit | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-class RawWS:
-    """A hand-driven WebSocket client on a bare socket."""
-
-    def __init__(self, port: int, app_key: str) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET /app/{app_key}?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            assert chunk, "closed during the handshake"
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        expect = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-        accept = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")[1:]
-                  if line.lower().startswith(b"sec-websocket-accept:")]
-        assert accept == [expect.encode()], head
-        hello = self.read_json()
-        assert hello["event"] == "pusher:connection_established", hello
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(f"connection closed, wanted {n} bytes, have {len(self.buf)}")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read_frame(self) -> tuple[int, bytes]:
-        """(opcode, payload) of the next frame (server frames are unmasked)."""
-        b0, b1 = self._exact(2)
-        assert not b1 & 0x80, "server frames must not be masked"
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._exact(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._exact(8))[0]
-        return b0 & 0x0F, self._exact(n)
-
-    def read_json(self) -> dict[str, Any]:
-        op, payload = self.read_frame()
-        assert op == 0x1, (op, payload)
-        return json.loads(payload)
-
-    def read_close_code(self) -> int | None:
-        """Skips data frames up to a close frame; returns its code (None when
-        the close frame has no code).  Parsed by hand: 2-byte header, the
-        length, then the 2-byte code at the start of the payload."""
-        while True:
-            try:
-                op, payload = self.read_frame()
-            except EOFError:
-                raise AssertionError("the server closed TCP without sending a close frame")
-            if op == 0x8:
-                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-
-    def at_eof(self, timeout: float) -> bool:
-        """True when the server closes TCP within timeout (data is skipped)."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-        except (TimeoutError, socket.timeout):
-            return False
-        except ConnectionResetError:
-            return True
-
-
 @pytest.fixture
 def raw_ws(server, app) -> Iterator[Any]:
     opened: list[RawWS] = []
 
     def open_raw() -> RawWS:
-        ws = RawWS(server.port, app.key)
+        ws = open_pusher(server.port, app.key)
         opened.append(ws)
         return ws
 
@@ -679,7 +581,7 @@ def test_server_initiated_close_handshake_ends_tcp_promptly():
     closes TCP (RFC 6455 7.1.1) without waiting for its close timeout."""
     app = App.generate("closing")
     with running(app, close_timeout_ms=5000) as srv:
-        ws = RawWS(srv.port, app.key)
+        ws = open_pusher(srv.port, app.key)
         try:
             ws.send(build_frame(0x2, b"binary"))  # the server closes with 1003
             assert ws.read_close_code() == 1003
