@@ -1,11 +1,11 @@
 """Build script for pushi's C extension, pushi._core.
 
 Native libraries come from the operating system (see scripts/bootstrap):
-libuv, jansson, OpenSSL's libcrypto and SQLite through pkg-config; wslay has
-no .pc file and is linked with -lwslay; llhttp is compiled from the system's
-generated sources (Debian's node-llhttp puts them in /usr/share/llhttp) unless
-pkg-config knows a system libllhttp. No third-party source lives in this
-repository.
+libuv, jansson, OpenSSL's libcrypto, SQLite and mongo-c-driver (libmongoc and
+libbson) through pkg-config; wslay has no .pc file and is linked with -lwslay;
+llhttp is compiled from the system's generated sources (Debian's node-llhttp
+puts them in /usr/share/llhttp) unless pkg-config knows a system libllhttp.
+No third-party source lives in this repository.
 
 Environment switches:
   PUSHI_DEBUG=1      -O0 -g3, assertions on
@@ -25,7 +25,7 @@ from setuptools.command.build_ext import build_ext
 
 LLHTTP_SOURCES = "/usr/share/llhttp"
 LLHTTP_INCLUDE = "/usr/share/include/llhttp"
-PKG_MODULES = ["libuv", "jansson", "libssl", "libcrypto", "sqlite3"]
+PKG_MODULES = ["libuv", "jansson", "libssl", "libcrypto", "sqlite3", "libmongoc-1.0"]
 
 
 def pkg_config(*args: str) -> list[str]:

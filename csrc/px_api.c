@@ -256,7 +256,9 @@ static int post_events(req_t *r)
     if ((status = parse_event(r, doc, e, 0)) == 0) {
         long rc = px_router_trigger(r->api->hub, r->app, e->channels, e->nchannels, e->name,
                                     e->data, e->socket_id);
-        if (rc < 0)
+        if (rc == PX_ELIMIT)
+            status = fail(r->out, 503, "the persistence backlog is full: retry later");
+        else if (rc < 0)
             status = fail(r->out, 500, "out of memory");
         else if (e->info != NULL)
             status = json_reply(r->out, json_pack("{s:o}", "channels", event_info(r->app, e)));
@@ -299,10 +301,14 @@ static int post_batch(req_t *r)
         any_info |= evs[parsed].info != NULL;
     }
     if (status == 0) {
-        for (size_t i = 0; i < n && status == 0; i++)
-            if (px_router_trigger(r->api->hub, r->app, evs[i].channels, evs[i].nchannels,
-                                  evs[i].name, evs[i].data, evs[i].socket_id) < 0)
+        for (size_t i = 0; i < n && status == 0; i++) {
+            long rc = px_router_trigger(r->api->hub, r->app, evs[i].channels, evs[i].nchannels,
+                                        evs[i].name, evs[i].data, evs[i].socket_id);
+            if (rc == PX_ELIMIT)
+                status = fail(r->out, 503, "the persistence backlog is full: retry later");
+            else if (rc < 0)
                 status = fail(r->out, 500, "out of memory");
+        }
         if (status == 0 && any_info) {
             json_t *arr = json_array();
             for (size_t i = 0; arr && i < n; i++) {

@@ -17,6 +17,10 @@ typedef struct {
     uint32_t max_channels_per_event; /* 100 */
     uint32_t max_batch;              /* 10 */
     int64_t auth_window;             /* 600 s */
+    /* Classic REST (px_classic_api.c): sessions by token, and the admin
+     * credential ("" disables app creation over HTTP). */
+    px_map_t sessions;
+    const char *admin_token;
 } px_api_t;
 
 /* Handles one request. target is the raw request target (path and query).

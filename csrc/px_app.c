@@ -105,7 +105,14 @@ int px_app_from_json(const json_t *obj, px_app_t **out, const char **why)
         (rc = get_uint(obj, "max_client_events_per_second", &a->max_client_events_per_second,
                        10, why, "max_client_events_per_second must be a non-negative integer")) < 0 ||
         (rc = get_uint(obj, "max_connections", &a->max_connections, 0, why,
-                       "max_connections must be a non-negative integer")) < 0)
+                       "max_connections must be a non-negative integer")) < 0 ||
+        (rc = get_bool(obj, "classic_unsigned_presence", &a->classic_unsigned_presence, 1, why,
+                       "classic_unsigned_presence must be a boolean")) < 0 ||
+        (rc = get_bool(obj, "public_client_events", &a->public_client_events, 0, why,
+                       "public_client_events must be a boolean")) < 0 ||
+        (rc = get_bool(obj, "persist", &a->persist, 0, why, "persist must be a boolean")) < 0 ||
+        (rc = get_uint(obj, "history_max_count", &a->history_max_count, 100, why,
+                       "history_max_count must be a non-negative integer")) < 0)
         goto fail;
     json_t *origins = json_object_get(obj, "allowed_origins");
     if (origins != NULL && !json_is_null(origins)) {
@@ -146,7 +153,8 @@ json_t *px_app_to_json(const px_app_t *a)
     json_t *origins = json_array();
     for (size_t i = 0; origins != NULL && i < a->norigins; i++)
         json_array_append_new(origins, json_string(a->origins[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o*}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o*, s:b, s:b, "
+                     "s:b, s:I}",
                      "id", a->id, "key", a->key, "secret", a->secret, "name", a->name,
                      "enabled", a->enabled, "client_events", a->client_events,
                      "max_presence_members", (json_int_t)a->max_presence_members,
@@ -155,7 +163,11 @@ json_t *px_app_to_json(const px_app_t *a)
                      "max_client_events_per_second",
                      (json_int_t)a->max_client_events_per_second,
                      "max_connections", (json_int_t)a->max_connections,
-                     "allowed_origins", origins);
+                     "allowed_origins", origins,
+                     "classic_unsigned_presence", a->classic_unsigned_presence,
+                     "public_client_events", a->public_client_events,
+                     "persist", a->persist,
+                     "history_max_count", (json_int_t)a->history_max_count);
 }
 
 void px_app_free(px_app_t *a)
@@ -170,6 +182,8 @@ void px_app_free(px_app_t *a)
         free(a->origins[i]);
     free(a->origins);
     px_map_free(&a->channels);
+    px_aliases_free(&a->aliases);
+    px_aliases_free(&a->alias_rev);
     free(a);
 }
 
@@ -232,4 +246,119 @@ void px_apps_free(px_apps_t *apps)
         px_app_free(a);
     px_map_free(&apps->by_id);
     px_map_free(&apps->by_key);
+}
+
+px_alias_t *px_alias_get(const px_map_t *m, const char *key)
+{
+    return px_map_get(m, px_cstr(key));
+}
+
+static px_alias_t *alias_get_or_new(px_map_t *m, const char *key)
+{
+    px_alias_t *a = px_map_get(m, px_cstr(key));
+    if (a != NULL)
+        return a;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL || (a->key = strdup(key)) == NULL) {
+        free(a);
+        return NULL;
+    }
+    if (px_map_put(m, px_cstr(a->key), a) < 0) {
+        free(a->key);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void alias_drop_if_empty(px_map_t *m, px_alias_t *a)
+{
+    if (a->n > 0 || a->nw > 0)
+        return;
+    px_map_del(m, px_cstr(a->key));
+    free(a->items);
+    free(a->watchers);
+    free(a->key);
+    free(a);
+}
+
+int px_alias_add(px_map_t *m, const char *key, const char *item)
+{
+    px_alias_t *a = alias_get_or_new(m, key);
+    if (a == NULL)
+        return PX_ENOMEM;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->items[i], item) == 0)
+            return 0;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 4;
+        char **items = realloc(a->items, cap * sizeof(*items));
+        if (items == NULL)
+            return PX_ENOMEM;
+        a->items = items;
+        a->cap = cap;
+    }
+    if ((a->items[a->n] = strdup(item)) == NULL) {
+        alias_drop_if_empty(m, a);
+        return PX_ENOMEM;
+    }
+    a->n++;
+    return 1;
+}
+
+int px_alias_remove(px_map_t *m, const char *key, const char *item)
+{
+    px_alias_t *a = px_map_get(m, px_cstr(key));
+    if (a == NULL)
+        return 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->items[i], item) == 0) {
+            free(a->items[i]);
+            memmove(a->items + i, a->items + i + 1, (a->n - i - 1) * sizeof(*a->items));
+            a->n--;
+            alias_drop_if_empty(m, a);
+            return 1;
+        }
+    return 0;
+}
+
+int px_alias_watch(px_map_t *m, const char *key, void *watcher, int on)
+{
+    px_alias_t *a = on ? alias_get_or_new(m, key) : px_map_get(m, px_cstr(key));
+    if (a == NULL)
+        return on ? PX_ENOMEM : 0;
+    if (!on) {
+        for (size_t i = 0; i < a->nw; i++)
+            if (a->watchers[i] == watcher) {
+                a->watchers[i] = a->watchers[--a->nw];
+                break;
+            }
+        alias_drop_if_empty(m, a);
+        return 0;
+    }
+    if (a->nw == a->capw) {
+        size_t cap = a->capw ? a->capw * 2 : 2;
+        void **w = realloc(a->watchers, cap * sizeof(*w));
+        if (w == NULL)
+            return PX_ENOMEM;
+        a->watchers = w;
+        a->capw = cap;
+    }
+    a->watchers[a->nw++] = watcher;
+    return 0;
+}
+
+void px_aliases_free(px_map_t *m)
+{
+    size_t it = 0;
+    px_alias_t *a;
+    while ((a = px_map_next(m, &it)) != NULL) {
+        for (size_t i = 0; i < a->n; i++)
+            free(a->items[i]);
+        free(a->items);
+        free(a->watchers);
+        free(a->key);
+        free(a);
+    }
+    px_map_free(m);
 }

@@ -14,6 +14,36 @@
 #include "px_common.h"
 #include "px_map.h"
 
+/* A set of strings under a key: the channels a user's personal channel
+ * aliases (app->aliases, keyed by user id), or the users aliasing a channel
+ * (app->alias_rev, keyed by channel). watchers holds the clients subscribed
+ * to that personal channel (aliases only; opaque here). */
+typedef struct px_alias_s {
+    char *key;            /* owned */
+    char **items;         /* owned strings */
+    size_t n, cap;
+    void **watchers;      /* borrowed client pointers */
+    size_t nw, capw;
+} px_alias_t;
+
+/* Adds item to the set under key (creating it). Returns 1 when added, 0 when
+ * it was there, or PX_ENOMEM. */
+int px_alias_add(px_map_t *m, const char *key, const char *item);
+
+/* Removes item from the set under key; the set goes when empty and
+ * unwatched. Returns 1 when removed, 0 when absent. */
+int px_alias_remove(px_map_t *m, const char *key, const char *item);
+
+/* Adds or removes a watcher of key's set (creating an empty set to watch).
+ * Returns 0 or PX_ENOMEM. */
+int px_alias_watch(px_map_t *m, const char *key, void *watcher, int on);
+
+/* The set under key (borrowed) or NULL. */
+px_alias_t *px_alias_get(const px_map_t *m, const char *key);
+
+/* Frees every set of m and the map. */
+void px_aliases_free(px_map_t *m);
+
 typedef struct px_app_s {
     char *id;      /* owned, NUL-terminated */
     char *key;     /* owned */
@@ -31,8 +61,21 @@ typedef struct px_app_s {
                                   * (<*>: a literal asterisk)
                                   * matches any subdomain, "*" anything */
     size_t norigins;
+    int classic_unsigned_presence; /* classic dialect: accept a presence
+                                  * signature over "socket_id:channel" only,
+                                  * as the original client makes it (1) */
+    int public_client_events;    /* classic dialect: client events on public
+                                  * channels (the original allowed them; 0) */
+    int persist;                 /* persist HTTP API triggers (0); classic
+                                  * triggers and client events say it
+                                  * themselves (default 1) */
+    uint32_t history_max_count;  /* most events one pusher:latest returns */
     /* State owned by the hub (px_hub.c): channel name -> px_channel_t. */
     px_map_t channels;
+    /* State owned by px_classic.c: user_id -> aliased channels, and
+     * channel -> users aliasing it (personal channels). */
+    px_map_t aliases;
+    px_map_t alias_rev;
     uint64_t connections;        /* open WebSocket connections of this app */
 } px_app_t;
 

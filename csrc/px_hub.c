@@ -124,6 +124,7 @@ static void member_free(px_channel_t *ch, px_member_t *m)
         ch->mtail = m->prev;
     ch->nmembers--;
     free(m->user_info);
+    free(m->channel_data);
     free(m);
 }
 
@@ -181,7 +182,24 @@ fail:
     return rc;
 }
 
+int px_member_set_data(px_member_t *m, px_str_t data)
+{
+    char *copy = malloc(data.n + 1);
+    if (copy == NULL)
+        return PX_ENOMEM;
+    memcpy(copy, data.p, data.n);
+    copy[data.n] = '\0';
+    free(m->channel_data);
+    m->channel_data = copy;
+    return 0;
+}
+
 int px_hub_unsubscribe(px_hub_t *hub, px_sub_t *s, char gone[129])
+{
+    return px_hub_unsubscribe_ex(hub, s, gone, NULL);
+}
+
+int px_hub_unsubscribe_ex(px_hub_t *hub, px_sub_t *s, char gone[129], char **gone_data)
 {
     px_channel_t *ch = s->chan;
     px_client_t *c = s->client;
@@ -197,8 +215,14 @@ int px_hub_unsubscribe(px_hub_t *hub, px_sub_t *s, char gone[129])
     ch->subs[s->idx] = last;
     last->idx = s->idx;
     int left = 0;
+    if (gone_data != NULL)
+        *gone_data = NULL;
     if (s->member != NULL && --s->member->conns == 0) {
         memcpy(gone, s->member->user_id, s->member->idlen + 1);
+        if (gone_data != NULL) {
+            *gone_data = s->member->channel_data;
+            s->member->channel_data = NULL;
+        }
         member_free(ch, s->member);
         left = 1;
     }
@@ -211,6 +235,14 @@ int px_hub_unsubscribe(px_hub_t *hub, px_sub_t *s, char gone[129])
 size_t px_hub_publish(px_hub_t *hub, px_channel_t *ch, px_rbuf_t *frame,
                       const px_client_t *skip, int has_ex, uint64_t ex_a, uint64_t ex_b)
 {
+    px_rbuf_t *frames[PX_DIALECTS] = {frame, frame};
+    return px_hub_publish_each(hub, ch, frames, skip, has_ex, ex_a, ex_b, 0);
+}
+
+size_t px_hub_publish_each(px_hub_t *hub, px_channel_t *ch, px_rbuf_t *const frames[],
+                           const px_client_t *skip, int has_ex, uint64_t ex_a, uint64_t ex_b,
+                           uint64_t epoch)
+{
     size_t sent = 0;
     uint32_t n = ch->nsubs;
     px_sub_t **subs = ch->subs;
@@ -218,6 +250,14 @@ size_t px_hub_publish(px_hub_t *hub, px_channel_t *ch, px_rbuf_t *frame,
         px_client_t *c = subs[i]->client;
         if (c == skip || (has_ex && c->sid_a == ex_a && c->sid_b == ex_b))
             continue;
+        px_rbuf_t *frame = frames[c->dialect];
+        if (frame == NULL)
+            continue;
+        if (epoch != 0 && c->dialect == PX_DIALECT_CLASSIC) {
+            if (c->epoch == epoch)
+                continue;
+            c->epoch = epoch;
+        }
         if (c->ops->send(c, frame) == 0)
             sent++;
     }

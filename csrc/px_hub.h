@@ -9,6 +9,7 @@
 #ifndef PX_HUB_H
 #define PX_HUB_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "px_app.h"
@@ -30,9 +31,15 @@ typedef struct {
     void (*close)(px_client_t *c, uint16_t code, const char *reason);
 } px_client_ops_t;
 
+/* Protocol dialects a client can speak (px_client_t.dialect). */
+enum { PX_DIALECT_PUSHER = 0, PX_DIALECT_CLASSIC = 1, PX_DIALECTS = 2 };
+
 typedef struct px_member_s {
     struct px_member_s *prev, *next; /* channel's members in join order */
     char *user_info;                 /* owned compact JSON, or NULL */
+    char *channel_data;              /* owned compact JSON of the whole
+                                      * channel_data object (the classic
+                                      * dialect shows it), or NULL */
     uint32_t conns;                  /* subscriptions holding this member */
     uint32_t idlen;
     char user_id[];                  /* NUL-terminated */
@@ -44,7 +51,11 @@ typedef struct px_sub_s {
     px_member_t *member;    /* presence only, else NULL */
     struct px_sub_s *next;  /* next subscription of the same client */
     uint32_t idx;           /* position in chan->subs */
+    uint8_t via;            /* PX_VIA_* bits: why the client is subscribed */
 } px_sub_t;
+
+/* Why a subscription exists; it ends when no reason is left. */
+enum { PX_VIA_DIRECT = 1, PX_VIA_PERSONAL = 2 };
 
 struct px_channel_s {
     px_app_t *app;
@@ -69,6 +80,10 @@ struct px_client_s {
     char *user_id;           /* owned: set by pusher:signin, else NULL */
     uint64_t ce_window;      /* client-event rate window start (ms) */
     uint32_t ce_count;       /* client events in that window */
+    uint8_t dialect;         /* PX_DIALECT_* */
+    char *personal_user;     /* owned: user of the personal channel this
+                              * client subscribed, or NULL */
+    uint64_t epoch;          /* last trigger delivered (classic de-duplication) */
 };
 
 typedef struct {
@@ -79,15 +94,43 @@ typedef struct {
     uint64_t deliveries;       /* frames queued to subscribers */
     uint64_t http_requests;
     uint64_t channels;         /* occupied channels */
+    uint64_t persist_queued;   /* writes waiting for the store */
+    uint64_t persist_written;  /* events stored */
+    uint64_t persist_failures; /* failed store calls */
+    uint64_t persist_outage;   /* 1 while the store fails */
 } px_stats_t;
+
+/* What the hub's users need from outside the sans-IO core; the server
+ * supplies them, tests may leave any NULL (the feature is then off). */
+typedef struct {
+    /* Queues an event document (the store's event shape, consumed) for
+     * persistence, linked to the users in the JSON array users (consumed;
+     * may be NULL). Returns 0, or PX_ELIMIT when the backlog is full. */
+    int (*persist)(void *ud, json_t *event, json_t *users);
+    /* Starts an asynchronous history read for client c: the events of
+     * channel (or, with user_id, the inbox of that user), skip/count. The
+     * answer arrives later through px_router_history_done(). Returns 0 or a
+     * negative code. */
+    int (*history)(void *ud, px_client_t *c, const char *channel, const char *user_id,
+                   size_t skip, size_t count, int reply_kind);
+    /* Stores adding (put = 1) or deleting a personal-channel subscription,
+     * written behind. Returns 0 or a negative code. */
+    int (*subscription)(void *ud, int put, const char *app_id, const char *user_id,
+                        const char *event);
+    /* Stores an app (consumed JSON document), written behind. */
+    int (*save_app)(void *ud, json_t *app);
+    void *ud;
+} px_hub_services_t;
 
 typedef struct px_hub_s {
     px_apps_t apps;
+    px_hub_services_t svc;
     px_stats_t stats;
     uint64_t now_ms;           /* loop time, updated by the server */
     int64_t wall_s;            /* wall-clock seconds, for signed requests */
     uint32_t activity_timeout; /* seconds, advertised to clients */
     uint32_t max_channels_per_client;
+    uint64_t epochs;           /* trigger counter for classic de-duplication */
 } px_hub_t;
 
 /* Initialises client for app with a fresh CSPRNG socket id. */
@@ -120,6 +163,23 @@ int px_hub_unsubscribe(px_hub_t *hub, px_sub_t *s, char gone[129]);
  * has_ex is 1. Returns how many clients it was queued to. */
 size_t px_hub_publish(px_hub_t *hub, px_channel_t *ch, px_rbuf_t *frame,
                       const px_client_t *skip, int has_ex, uint64_t ex_a, uint64_t ex_b);
+
+/* Like px_hub_unsubscribe; when a member left, also hands over its
+ * channel_data (owned by the caller, may be NULL) in *gone_data. */
+int px_hub_unsubscribe_ex(px_hub_t *hub, px_sub_t *s, char gone[129], char **gone_data);
+
+/* Replaces the stored channel_data of member m with a copy of data (compact
+ * JSON). Returns 0 or PX_ENOMEM. */
+int px_member_set_data(px_member_t *m, px_str_t data);
+
+/* Like px_hub_publish, with one frame per dialect (frames[PX_DIALECT_*]; a
+ * NULL frame skips that dialect's clients). When epoch is not 0, a classic
+ * client that already received this epoch is skipped and others are marked:
+ * the original pushi delivers a trigger once per socket, whatever number of
+ * its channels it names. */
+size_t px_hub_publish_each(px_hub_t *hub, px_channel_t *ch, px_rbuf_t *const frames[],
+                           const px_client_t *skip, int has_ex, uint64_t ex_a, uint64_t ex_b,
+                           uint64_t epoch);
 
 /* Releases c's memory that the hub allocated (user id). c must have no
  * subscriptions left. */

@@ -9,6 +9,10 @@
 /* Longest channel or event name accepted (the official SDKs' limit). */
 #define PX_MAX_NAME 200
 
+/* Longest channel name of the classic dialect (peer channels join a base
+ * name and two user ids). */
+#define PX_MAX_NAME_CLASSIC 400
+
 typedef enum {
     PX_CHAN_PUBLIC = 0,
     PX_CHAN_PRIVATE,           /* private-            */

@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "px_auth.h"
+#include "px_classic.h"
 #include "px_err.h"
 #include "px_proto.h"
 
-static void send_owned(px_client_t *c, px_rbuf_t *frame)
+void px__router_send_owned(px_client_t *c, px_rbuf_t *frame)
 {
     if (frame == NULL) {
         c->ops->close(c, 1011, "out of memory");
@@ -21,11 +22,13 @@ static void send_owned(px_client_t *c, px_rbuf_t *frame)
 
 void px_router_error(px_client_t *c, const char *message, int code)
 {
-    send_owned(c, px_proto_error(message, code));
+    px__router_send_owned(c, px_proto_error(message, code));
 }
 
 int px_router_open(px_hub_t *hub, px_client_t *c)
 {
+    if (c->dialect == PX_DIALECT_CLASSIC)
+        return px_classic_open(hub, c);
     char data[128];
     int n = snprintf(data, sizeof data, "{\"socket_id\":\"%s\",\"activity_timeout\":%u}",
                      c->socket_id, hub->activity_timeout);
@@ -53,7 +56,7 @@ static void sub_error(px_client_t *c, px_str_t channel, const char *type, const 
                       : px_proto_event(PX_STR("pusher:subscription_error"), channel,
                                        (px_str_t){b.data, b.len}, (px_str_t){NULL, 0});
     px_buf_free(&b);
-    send_owned(c, f);
+    px__router_send_owned(c, f);
 }
 
 /* Encodes the presence payload {"presence":{"ids":[..],"hash":{..},"count":n}}. */
@@ -76,26 +79,51 @@ static int presence_data(px_buf_t *b, const px_channel_t *ch)
     return rc ? PX_ENOMEM : 0;
 }
 
-static void member_event(px_hub_t *hub, px_channel_t *ch, const px_client_t *skip,
-                         const char *event, const px_member_t *m, const char *user_id)
+void px__router_member_event(px_hub_t *hub, px_channel_t *ch, const px_client_t *skip,
+                             int added, const char *user_id, const char *user_info,
+                             const char *channel_data)
 {
+    /* Pusher: pusher_internal:member_added {user_id, user_info} / _removed
+     * {user_id}. Classic: pusher:member_added / _removed with the member's
+     * whole channel_data as a JSON string in "member". */
     px_buf_t b = PX_BUF_INIT;
     int rc = px_buf_puts(&b, "{\"user_id\":\"");
     rc |= px_buf_json_escape(&b, user_id, strlen(user_id));
     rc |= px_buf_puts(&b, "\"");
-    if (m != NULL) {
+    if (added) {
         rc |= px_buf_puts(&b, ",\"user_info\":");
-        rc |= px_buf_puts(&b, m->user_info ? m->user_info : "null");
+        rc |= px_buf_puts(&b, user_info ? user_info : "null");
     }
     rc |= px_buf_puts(&b, "}");
-    px_rbuf_t *f = rc ? NULL
-                      : px_proto_event(px_cstr(event), (px_str_t){ch->name, ch->nlen},
-                                       (px_str_t){b.data, b.len}, (px_str_t){NULL, 0});
+    px_rbuf_t *frames[PX_DIALECTS] = {NULL, NULL};
+    if (rc == 0)
+        frames[PX_DIALECT_PUSHER] = px_proto_event(
+            added ? PX_STR("pusher_internal:member_added") : PX_STR("pusher_internal:member_removed"),
+            (px_str_t){ch->name, ch->nlen}, (px_str_t){b.data, b.len}, (px_str_t){NULL, 0});
+    b.len = 0;
+    rc = px_buf_puts(&b, added ? "{\"event\":\"pusher:member_added\",\"member\":\""
+                               : "{\"event\":\"pusher:member_removed\",\"member\":\"");
+    if (channel_data != NULL) {
+        rc |= px_buf_json_escape(&b, channel_data, strlen(channel_data));
+    } else {
+        /* a member that joined through the Pusher dialect */
+        px_buf_t cd = PX_BUF_INIT;
+        rc |= px_buf_puts(&cd, "{\"user_id\":\"");
+        rc |= px_buf_json_escape(&cd, user_id, strlen(user_id));
+        rc |= px_buf_puts(&cd, "\"}");
+        rc |= px_buf_json_escape(&b, cd.data, cd.len);
+        px_buf_free(&cd);
+    }
+    rc |= px_buf_puts(&b, "\",\"channel\":\"");
+    rc |= px_buf_json_escape(&b, ch->name, ch->nlen);
+    rc |= px_buf_puts(&b, "\"}");
+    if (rc == 0)
+        frames[PX_DIALECT_CLASSIC] = px_proto_frame(b.data, b.len);
     px_buf_free(&b);
-    if (f == NULL)
-        return;
-    px_hub_publish(hub, ch, f, skip, 0, 0, 0);
-    px_rbuf_unref(f);
+    if (frames[0] != NULL && frames[1] != NULL)
+        px_hub_publish_each(hub, ch, frames, skip, 0, 0, 0, 0);
+    px_rbuf_unref(frames[0]);
+    px_rbuf_unref(frames[1]);
 }
 
 static void succeeded(px_client_t *c, px_sub_t *s)
@@ -108,7 +136,7 @@ static void succeeded(px_client_t *c, px_sub_t *s)
                                        (px_str_t){s->chan->name, s->chan->nlen},
                                        (px_str_t){b.data, b.len}, (px_str_t){NULL, 0});
     px_buf_free(&b);
-    send_owned(c, f);
+    px__router_send_owned(c, f);
 }
 
 /* Parses presence channel_data (a JSON string) into a user id and compact
@@ -191,6 +219,9 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, px_msg_t *m)
             return;
         }
     }
+    /* private-personal-<user_id>: the user's aliased channels (pushi). */
+    if (kind == PX_CHAN_PRIVATE && px__classic_personal(hub, c, name, 1))
+        return;
     char idbuf[129];
     px_str_t user_id = {NULL, 0};
     px_buf_t info = PX_BUF_INIT;
@@ -223,23 +254,35 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, px_msg_t *m)
         sub_error(c, name, "ServerError", px_strerror(rc), 500);
         return;
     }
+    if (s->member != NULL) {
+        /* Classic clients in the channel see the member's channel_data. */
+        json_error_t jerr;
+        json_t *cd = json_loadb(cdata.p, cdata.n, 0, &jerr);
+        px_buf_t dump = PX_BUF_INIT;
+        if (cd != NULL && px_json_dump(&dump, cd) == 0)
+            px_member_set_data(s->member, (px_str_t){dump.data, dump.len});
+        px_buf_free(&dump);
+        json_decref(cd);
+    }
     succeeded(c, s);
     if (is_new)
-        member_event(hub, s->chan, c, "pusher_internal:member_added", s->member,
-                     s->member->user_id);
+        px__router_member_event(hub, s->chan, c, 1, s->member->user_id, s->member->user_info,
+                                s->member->channel_data);
 }
 
-static void leave(px_hub_t *hub, px_sub_t *s)
+void px__router_leave(px_hub_t *hub, px_sub_t *s)
 {
     char gone[129];
+    char *gone_data = NULL;
     px_app_t *app = s->chan->app;
-    char name[PX_MAX_NAME + 1];
+    char name[PX_MAX_NAME_CLASSIC + 1];
     memcpy(name, s->chan->name, s->chan->nlen + 1);
-    if (px_hub_unsubscribe(hub, s, gone) == 1) {
+    if (px_hub_unsubscribe_ex(hub, s, gone, &gone_data) == 1) {
         px_channel_t *ch = px_hub_channel(app, px_cstr(name));
         if (ch != NULL)
-            member_event(hub, ch, NULL, "pusher_internal:member_removed", NULL, gone);
+            px__router_member_event(hub, ch, NULL, 0, gone, NULL, gone_data);
     }
+    free(gone_data);
 }
 
 static void on_unsubscribe(px_hub_t *hub, px_client_t *c, px_msg_t *m)
@@ -249,9 +292,11 @@ static void on_unsubscribe(px_hub_t *hub, px_client_t *c, px_msg_t *m)
         px_router_error(c, "pusher:unsubscribe needs data.channel", 0);
         return;
     }
+    if (px__classic_personal(hub, c, name, 0))
+        return;
     px_sub_t *s = px_client_sub(c, name);
     if (s != NULL)
-        leave(hub, s);
+        px__router_leave(hub, s);
 }
 
 static void on_signin(px_hub_t *hub, px_client_t *c, px_msg_t *m)
@@ -291,7 +336,7 @@ static void on_signin(px_hub_t *hub, px_client_t *c, px_msg_t *m)
                       : px_proto_event(PX_STR("pusher:signin_success"), (px_str_t){NULL, 0},
                                        (px_str_t){b.data, b.len}, (px_str_t){NULL, 0});
     px_buf_free(&b);
-    send_owned(c, f);
+    px__router_send_owned(c, f);
 }
 
 static void on_client_event(px_hub_t *hub, px_client_t *c, px_msg_t *m)
@@ -358,6 +403,10 @@ static void on_client_event(px_hub_t *hub, px_client_t *c, px_msg_t *m)
 
 void px_router_message(px_hub_t *hub, px_client_t *c, const char *text, size_t n)
 {
+    if (c->dialect == PX_DIALECT_CLASSIC) {
+        px_classic_message(hub, c, text, n);
+        return;
+    }
     hub->stats.messages_in++;
     px_msg_t m;
     const char *why = NULL;
@@ -369,7 +418,7 @@ void px_router_message(px_hub_t *hub, px_client_t *c, const char *text, size_t n
     if (px_str_eq(ev, PX_STR("pusher:ping"))) {
         px_rbuf_t *f = px_proto_event_json(PX_STR("pusher:pong"), (px_str_t){NULL, 0},
                                            PX_STR("{}"));
-        send_owned(c, f);
+        px__router_send_owned(c, f);
     } else if (px_str_eq(ev, PX_STR("pusher:pong"))) {
         /* liveness only: the connection layer already noted activity */
     } else if (px_str_eq(ev, PX_STR("pusher:subscribe"))) {
@@ -387,6 +436,11 @@ void px_router_message(px_hub_t *hub, px_client_t *c, const char *text, size_t n
             px_router_error(c, "pusher:signin needs a data object", 0);
         else
             on_signin(hub, c, &m);
+    } else if (px_str_eq(ev, PX_STR("pusher:latest"))) {
+        if (m.data_obj == NULL)
+            px_router_error(c, "pusher:latest needs a data object", 0);
+        else
+            px__classic_latest(hub, c, m.data_obj);
     } else if (px_str_prefix(ev, "client-")) {
         on_client_event(hub, c, &m);
     } else {
@@ -398,14 +452,18 @@ void px_router_message(px_hub_t *hub, px_client_t *c, const char *text, size_t n
 
 void px_router_closed(px_hub_t *hub, px_client_t *c)
 {
+    px_classic_closed(hub, c);
     while (c->subs != NULL)
-        leave(hub, c->subs);
+        px__router_leave(hub, c->subs);
     px_client_release(c);
 }
 
 long px_router_trigger(px_hub_t *hub, px_app_t *app, const px_str_t *channels,
                        size_t nchannels, px_str_t name, px_str_t data, px_str_t exclude_sid)
 {
+    if (app->persist && hub->svc.persist != NULL)
+        return px_classic_trigger(hub, app, channels, nchannels, name, data, NULL, 1, NULL, 0,
+                                  exclude_sid);
     uint64_t ex_a = 0, ex_b = 0;
     int has_ex = exclude_sid.p != NULL &&
                  px_socket_id_parse(exclude_sid, &ex_a, &ex_b) == 0;

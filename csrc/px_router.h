@@ -49,4 +49,19 @@ long px_router_trigger(px_hub_t *hub, px_app_t *app, const px_str_t *channels,
 /* Sends pusher:error with message and code to c (borrowed strings). */
 void px_router_error(px_client_t *c, const char *message, int code);
 
+/* Internal, shared with px_classic.c (the other dialect). */
+
+/* Sends frame (consumed; NULL means out of memory and closes c). */
+void px__router_send_owned(px_client_t *c, px_rbuf_t *frame);
+
+/* Tells a channel's subscribers, in each one's dialect, that a presence
+ * member joined (added = 1: user_info and channel_data are compact JSON or
+ * NULL) or left. skip does not get it. */
+void px__router_member_event(px_hub_t *hub, px_channel_t *ch, const px_client_t *skip,
+                             int added, const char *user_id, const char *user_info,
+                             const char *channel_data);
+
+/* Removes subscription s and announces a presence member who left. */
+void px__router_leave(px_hub_t *hub, px_sub_t *s);
+
 #endif

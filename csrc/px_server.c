@@ -29,6 +29,10 @@
 #include "px_http.h"
 #include "px_proto.h"
 #include "px_router.h"
+#include "px_classic.h"
+#include "px_classic_api.h"
+#include "px_persist.h"
+#include "px_store.h"
 #include "px_tls.h"
 #include "px_ws.h"
 
@@ -62,6 +66,7 @@ struct px_conn_s {
     uint8_t upgraded;             /* set by the upgrade handler */
     uint8_t failed;               /* WebSocket failed: close TCP once drained */
     uint8_t echo;                 /* an echo_path connection (tests only) */
+    uint8_t classic;              /* the original pushi's dialect */
     uint8_t lingering;            /* answered and shut down; input discarded */
     uint16_t upgrade_close;       /* Pusher close code to send after upgrade */
     const char *upgrade_reason;
@@ -120,6 +125,10 @@ struct px_server_s {
     int closed;                /* no more commands accepted */
     px_tls_ctx_t *tls;         /* NULL: plain listener */
     px_map_t peers;            /* address key -> peer_t */
+    px_map_t by_sid;           /* socket id -> attached px_conn_t */
+    px_persist_t *persist;     /* NULL without a store */
+    int persist_stopped;
+    int conns_cut;             /* stop: the remaining connections were cut */
     uv_timer_t stop_timer;     /* polls the drain during a graceful stop */
     uint64_t stop_deadline;
     int finished;              /* every handle is closing */
@@ -151,6 +160,7 @@ void px_config_defaults(px_config_t *c)
     c->max_connections_per_ip = 0;
     c->max_connection_rate_per_ip = 0;
     c->shutdown_timeout_ms = 5000;
+    c->persist_backlog = 100000;
 }
 
 int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
@@ -176,6 +186,7 @@ int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
         {"max_connection_rate_per_ip", offsetof(px_config_t, max_connection_rate_per_ip), 0,
          10000000},
         {"shutdown_timeout_ms", offsetof(px_config_t, shutdown_timeout_ms), 0, 600000},
+        {"persist_backlog", offsetof(px_config_t, persist_backlog), 1, 100000000},
     };
     const char *k;
     json_t *v;
@@ -195,6 +206,16 @@ int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
                 return PX_EINVAL;
             }
             snprintf(dst, sizeof c->tls_cert, "%s", json_string_value(v));
+            continue;
+        }
+        if (strcmp(k, "store") == 0 || strcmp(k, "admin_token") == 0) {
+            int store = k[0] == 's';
+            size_t cap = store ? sizeof c->store : sizeof c->admin_token;
+            if (!json_is_string(v) || json_string_length(v) >= cap) {
+                *why = store ? "store must be a URL" : "admin_token must be a short string";
+                return PX_EINVAL;
+            }
+            snprintf(store ? c->store : c->admin_token, cap, "%s", json_string_value(v));
             continue;
         }
         if (strcmp(k, "echo_path") == 0) {
@@ -340,6 +361,7 @@ static void detach(px_conn_t *c)
         return;
     c->attached = 0;
     px_server_t *s = c->srv;
+    px_map_del(&s->by_sid, (px_str_t){c->client.socket_id, c->client.sid_len});
     px_router_closed(&s->hub, &c->client);
     c->client.app->connections--;
     s->hub.stats.connections--;
@@ -641,6 +663,8 @@ static const char *status_text(int st)
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Internal Server Error";
@@ -715,13 +739,21 @@ static void handle_upgrade(px_conn_t *c, const px_http_req_t *req)
     px_str_t t = req->target;
     const char *q = memchr(t.p, '?', t.n);
     px_str_t path = {t.p, q ? (size_t)(q - t.p) : t.n};
+    /* The original pushi's path: the key is the last path segment and has
+     * 64 characters (its clients use ws://host/<key>). */
+    const char *slash = path.n ? memrchr(path.p, '/', path.n) : NULL;
+    px_str_t last = slash ? (px_str_t){slash + 1, path.n - (size_t)(slash + 1 - path.p)}
+                          : (px_str_t){NULL, 0};
+    c->classic = 0;
     if (s->cfg.echo_path[0] && px_str_eq(path, px_cstr(s->cfg.echo_path))) {
         c->echo = 1;
+    } else if (!px_str_prefix(path, "/app/") && last.n == 64) {
+        c->classic = 1;
     } else if (!px_str_prefix(path, "/app/") || path.n == 5) {
         respond_error(c, 404, "WebSocket endpoint is /app/<key>?protocol=7", NULL);
         return;
     }
-    px_str_t appkey = {path.p + 5, path.n > 5 ? path.n - 5 : 0};
+    px_str_t appkey = c->classic ? last : (px_str_t){path.p + 5, path.n > 5 ? path.n - 5 : 0};
     c->upgrade_app = c->echo ? NULL : px_apps_by_key(&s->hub.apps, appkey);
     c->upgrade_close = 0;
     if (c->echo) {
@@ -732,7 +764,7 @@ static void handle_upgrade(px_conn_t *c, const px_http_req_t *req)
     } else if (!c->upgrade_app->enabled) {
         c->upgrade_close = PX_CLOSE_APP_DISABLED;
         c->upgrade_reason = "App disabled";
-    } else {
+    } else if (!c->classic) {
         px_query_t qs;
         if (px_query_parse(q ? (px_str_t){q + 1, t.n - path.n - 1} : (px_str_t){"", 0}, &qs) < 0) {
             c->upgrade_close = PX_CLOSE_BAD_VERSION;
@@ -792,11 +824,22 @@ static int on_request(px_http_t *h, const px_http_req_t *req, void *ud)
     }
     px_server_t *s = c->srv;
     s->hub.wall_s = (int64_t)time(NULL);
-    px_buf_t out = PX_BUF_INIT;
-    int status = px_api_handle(&s->api, req->method, req->target, req->body, &out);
-    respond(c, status, NULL, out.data ? out.data : "", out.len, req->keep_alive,
-            px_str_eq(req->method, PX_STR("HEAD")));
+    px_buf_t out = PX_BUF_INIT, headers = PX_BUF_INIT;
+    px_classic_req_t creq = {req->method,
+                             req->target,
+                             req->body,
+                             px_http_header(req, "Cookie"),
+                             px_http_header(req, "X-Session-Id"),
+                             px_http_header(req, "X-Admin-Token"),
+                             px_http_header(req, "Content-Type")};
+    int status = px_classic_api_handle(&s->api, &creq, &out, &headers);
+    if (status == 0)
+        status = px_api_handle(&s->api, req->method, req->target, req->body, &out);
+    px_buf_terminate(&headers);
+    respond(c, status, headers.len ? headers.data : NULL, out.data ? out.data : "", out.len,
+            req->keep_alive, px_str_eq(req->method, PX_STR("HEAD")));
     px_buf_free(&out);
+    px_buf_free(&headers);
     return c->close_after_write;
 }
 
@@ -924,6 +967,11 @@ static void become_ws(px_conn_t *c, const char *rest, size_t nrest)
     px_app_t *app = c->upgrade_app;
     if (px_client_init(&c->client, &conn_ops, app) < 0) {
         ws_close(c, 1011, "internal error");
+        return;
+    }
+    c->client.dialect = c->classic ? PX_DIALECT_CLASSIC : PX_DIALECT_PUSHER;
+    if (px_map_put(&s->by_sid, (px_str_t){c->client.socket_id, c->client.sid_len}, c) < 0) {
+        ws_close(c, 1011, "out of memory");
         return;
     }
     c->attached = 1;
@@ -1212,8 +1260,30 @@ static void finish_stop(px_server_t *s)
 static void on_stop_timer(uv_timer_t *t)
 {
     px_server_t *s = t->data;
-    if (s->conns == NULL || uv_now(&s->loop) >= s->stop_deadline)
-        finish_stop(s);
+    uint64_t now = uv_now(&s->loop);
+    if (s->conns != NULL && now < s->stop_deadline)
+        return;
+    if (!s->conns_cut) {
+        s->conns_cut = 1;
+        px_conn_t *next;
+        for (px_conn_t *c = s->conns; c != NULL; c = next) {
+            next = c->next;
+            close_now(c);
+        }
+        drain_lists(s);
+    }
+    if (s->persist != NULL) {
+        /* Pending persistence gets the rest of the shutdown time. */
+        if (!px_persist_idle(s->persist) && now < s->stop_deadline && !s->persist_stopped)
+            return;
+        if (!s->persist_stopped) {
+            s->persist_stopped = 1;
+            px_persist_stop(s->persist);
+        }
+        if (px_persist_busy(s->persist))
+            return; /* the store call in flight ends within its own timeout */
+    }
+    finish_stop(s);
 }
 
 /* Graceful stop: no new connections; WebSocket clients get close 4200 after
@@ -1263,6 +1333,14 @@ static void run_cmd(px_server_t *s, px_cmd_t *cmd)
         stats_sync_t *y = cmd->sync;
         uv_mutex_lock(&y->mu);
         y->stats = s->hub.stats;
+        if (s->persist != NULL) {
+            px_persist_stats_t ps;
+            px_persist_stats(s->persist, &ps);
+            y->stats.persist_queued = ps.queued;
+            y->stats.persist_written = ps.written;
+            y->stats.persist_failures = ps.failures;
+            y->stats.persist_outage = (uint64_t)ps.outage;
+        }
         y->done = 1;
         uv_cond_signal(&y->cv);
         uv_mutex_unlock(&y->mu);
@@ -1348,6 +1426,100 @@ static int post(px_server_t *s, px_cmd_t *cmd)
     return 0;
 }
 
+/* ---------------------------------------------------------------- store */
+
+static int svc_persist(void *ud, json_t *event, json_t *users)
+{
+    px_server_t *s = ud;
+    return px_persist_event(s->persist, event, users);
+}
+
+typedef struct {
+    px_server_t *srv;
+    int kind;
+    char sid[42];
+    char channel[PX_MAX_NAME_CLASSIC + 1];
+} history_req_t;
+
+static void on_history(void *ud, int status, json_t *events)
+{
+    history_req_t *h = ud;
+    px_server_t *s = h->srv;
+    px_conn_t *c = px_map_get(&s->by_sid, px_cstr(h->sid));
+    if (c != NULL && c->attached && c->state == CONN_WS)
+        px_classic_history_done(&s->hub, &c->client, h->kind, h->channel,
+                                status < 0 ? NULL : events);
+    free(h);
+}
+
+static int svc_history(void *ud, px_client_t *c, const char *channel, const char *user_id,
+                       size_t skip, size_t count, int kind)
+{
+    px_server_t *s = ud;
+    history_req_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return PX_ENOMEM;
+    h->srv = s;
+    h->kind = kind;
+    snprintf(h->sid, sizeof h->sid, "%s", c->socket_id);
+    snprintf(h->channel, sizeof h->channel, "%s", channel);
+    int rc = px_persist_read(s->persist, c->app->id, channel, user_id, skip, count, on_history, h);
+    if (rc < 0)
+        free(h);
+    return rc;
+}
+
+static int svc_subscription(void *ud, int put, const char *app_id, const char *user_id,
+                            const char *event)
+{
+    px_server_t *s = ud;
+    return px_persist_subscription(s->persist, put, app_id, user_id, event);
+}
+
+static int svc_save_app(void *ud, json_t *app)
+{
+    px_server_t *s = ud;
+    return px_persist_app(s->persist, app);
+}
+
+/* Opens the store, loads the personal-channel subscriptions of every app
+ * and starts the writer. Runs on the thread creating the server (blocking
+ * is fine there: the loop has not started). */
+static int open_store(px_server_t *s, const char **why)
+{
+    px_store_t *st = NULL;
+    int rc = px_store_open(s->cfg.store, &st, why);
+    if (rc < 0)
+        return rc;
+    size_t it = 0;
+    px_app_t *app;
+    while ((app = px_map_next(&s->hub.apps.by_id, &it)) != NULL) {
+        json_t *subs = NULL;
+        if ((rc = px_store_list_subscriptions(st, app->id, NULL, NULL, &subs)) < 0) {
+            *why = "cannot read subscriptions from the store";
+            px_store_close(st);
+            return rc;
+        }
+        size_t i;
+        json_t *sub;
+        json_array_foreach(subs, i, sub) {
+            const char *user = json_string_value(json_object_get(sub, "user_id"));
+            const char *event = json_string_value(json_object_get(sub, "event"));
+            if (user && event) {
+                px_alias_add(&app->aliases, user, event);
+                px_alias_add(&app->alias_rev, event, user);
+            }
+        }
+        json_decref(subs);
+    }
+    if ((rc = px_persist_new(&s->persist, &s->loop, st, s->cfg.persist_backlog)) < 0) {
+        px_store_close(st);
+        return rc;
+    }
+    s->hub.svc = (px_hub_services_t){svc_persist, svc_history, svc_subscription, svc_save_app, s};
+    return 0;
+}
+
 /* ---------------------------------------------------------------- public */
 
 int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
@@ -1367,6 +1539,7 @@ int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
     s->api.max_channels_per_event = 100;
     s->api.max_batch = 10;
     s->api.auth_window = 600;
+    s->api.admin_token = s->cfg.admin_token;
     int rc;
     size_t i;
     json_t *v;
@@ -1404,6 +1577,18 @@ int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
     s->check.data = s;
     uv_timer_init(&s->loop, &s->stop_timer);
     s->stop_timer.data = s;
+    if (s->cfg.store[0] && (rc = open_store(s, why)) < 0) {
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_close((uv_handle_t *)&s->wakeup, NULL);
+        uv_close((uv_handle_t *)&s->tick, NULL);
+        uv_close((uv_handle_t *)&s->prepare, NULL);
+        uv_close((uv_handle_t *)&s->check, NULL);
+        uv_close((uv_handle_t *)&s->stop_timer, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+        uv_mutex_destroy(&s->cmd_mu);
+        goto fail;
+    }
     s->loop_ready = 1;
     *out = s;
     return 0;
@@ -1568,7 +1753,11 @@ void px_server_free(px_server_t *s)
             uv_close((uv_handle_t *)&s->wakeup, NULL);
             uv_close((uv_handle_t *)&s->stop_timer, NULL);
         }
-        uv_run(&s->loop, UV_RUN_DEFAULT);
+        if (s->persist != NULL && !s->persist_stopped) {
+            s->persist_stopped = 1;
+            px_persist_stop(s->persist);
+        }
+        uv_run(&s->loop, UV_RUN_DEFAULT); /* runs every close (and job) to its end */
         uv_loop_close(&s->loop);
         uv_mutex_destroy(&s->cmd_mu);
     }
@@ -1585,6 +1774,8 @@ void px_server_free(px_server_t *s)
         free(c);
         c = next;
     }
+    px_persist_free(s->persist);
+    px_classic_api_free(&s->api);
     px_apps_free(&s->hub.apps);
     px_tls_ctx_free(s->tls);
     px_buf_free(&s->seal);
@@ -1593,5 +1784,6 @@ void px_server_free(px_server_t *s)
     while ((p = px_map_next(&s->peers, &it)) != NULL)
         free(p);
     px_map_free(&s->peers);
+    px_map_free(&s->by_sid);
     free(s);
 }

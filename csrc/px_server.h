@@ -35,6 +35,11 @@ typedef struct {
     uint32_t max_connection_rate_per_ip; /* new connections per second from
                                        * one address; 0: no limit (429) */
     uint32_t shutdown_timeout_ms; /* stop: time for queued output to drain */
+    char store[1024];             /* store URL for history, subscriptions and
+                                   * apps made over HTTP; "" for none */
+    uint32_t persist_backlog;     /* most writes queued for the store */
+    char admin_token[128];        /* classic REST: the credential that may
+                                   * create apps (POST /apps); "" for none */
     char tls_cert[256];           /* PEM certificate chain: the listener speaks
                                    * TLS (wss://, https://) when both are set */
     char tls_key[256];            /* PEM private key */

@@ -22,6 +22,10 @@ SETTINGS_DEFAULTS: dict[str, object] = {
     "max_client_events_per_second": 10,
     "max_connections": 0,
     "allowed_origins": [],
+    "classic_unsigned_presence": True,
+    "public_client_events": False,
+    "persist": False,
+    "history_max_count": 100,
 }
 
 
@@ -49,6 +53,15 @@ class App:
     #: Origin allowlist for WebSockets ("https://app.example.com",
     #: "https://*.example.com", "*"); empty allows every origin.
     allowed_origins: list[str] = dataclasses.field(default_factory=list)
+    #: Classic dialect: accept presence signatures over "socket_id:channel"
+    #: only, as the original pushi client makes them (channel_data unsigned).
+    classic_unsigned_presence: bool = True
+    #: Classic dialect: client events on public channels (the original allowed them).
+    public_client_events: bool = False
+    #: Persist events triggered through the Pusher HTTP API (history, inbox).
+    persist: bool = False
+    #: Most events one pusher:latest answers with.
+    history_max_count: int = 100
 
     @classmethod
     def generate(cls, name: str = "default", id: str | None = None, **settings: Any) -> "App":

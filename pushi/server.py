@@ -29,6 +29,7 @@ ENGINE_OPTIONS = frozenset({
     "close_timeout_ms", "max_connections", "max_channels_per_connection",
     "max_connections_per_ip", "max_connection_rate_per_ip", "shutdown_timeout_ms",
     "tls_cert", "tls_key",  # PEM files: the listener speaks TLS
+    "persist_backlog", "admin_token",
     "echo_path",  # tests only: a WebSocket path that echoes messages (RFC 6455 suite)
 })
 
@@ -89,7 +90,8 @@ class Server:
                 apps[app.id] = app
             for app in self._config_apps:
                 apps[app.id] = app
-            config = {"host": self.host, "port": self._requested_port, **self._options}
+            config = {"host": self.host, "port": self._requested_port,
+                      "store": store_mod.normalize_url(self.store), **self._options}
             engine = _core.Engine(json.dumps(config), json.dumps([a.to_dict() for a in apps.values()]))
             try:
                 self.port = engine.listen()

@@ -1,6 +1,8 @@
-"""The app store: where apps are kept across restarts.
+"""The store: what pushi keeps across restarts.
 
-A store is named by a URL:
+Apps, persisted events (per-channel history, with retention), subscriptions
+(the channels a user's personal channel aliases) and associations (each
+user's offline inbox). A store is named by a URL:
 
 ``memory:``
     in-process; the apps live as long as the `pushi._core.Store` object.
@@ -14,6 +16,31 @@ A store is named by a URL:
     these into absolute URLs before the engine sees them.
 ``sqlite:///:memory:``
     a private in-memory SQLite database.
+``mongodb://host:port/dbname`` (any libmongoc URI, options included)
+    MongoDB, or a MongoDB-wire server such as FerretDB; the database is the
+    URL's path, else ``pushi``. The collections are the original pushi's
+    (``app``, ``pushievent``, ``subscription``, ``association``,
+    ``counters``), so an existing deployment's data is read as it is.
+    connectTimeoutMS and serverSelectionTimeoutMS default to 5000 and
+    socketTimeoutMS to 10000, so calls fail within seconds when the server
+    is down; after it is back the driver waits up to 5 s before trying it
+    again.
+
+`pushi._core.Store` speaks dicts:
+
+event (``append_events``, ``latest_events``, ``user_events``)
+    ``{"app_id", "channel", "name", "data" (str), "mid" (unique str),
+    "timestamp" (float seconds), "owner_id" (str or None), "extra" (dict)}``;
+    outputs add ``"id"`` (int, append order). Appending is idempotent by
+    ``mid``. ``extra`` loses the members ``channel``, ``event``, ``data``,
+    ``mid``, ``timestamp`` and, at any depth, names that are empty, start
+    with ``$`` or contain ``.``.
+subscription (``list_subscriptions``)
+    ``{"id", "app_id", "user_id", "event"}``: ``personal-<user_id>`` aliases
+    the channel ``event``.
+
+History and inbox lists are newest first; ``skip`` leaves out the newest,
+``count`` bounds the length.
 
 The work is done by the C engine (`pushi._core.Store`), imported on first use
 so that importing this module never needs the compiled extension.
@@ -33,6 +60,11 @@ __all__ = [
     "list_apps",
     "save_app",
     "delete_app",
+    "subscribe",
+    "unsubscribe",
+    "list_subscriptions",
+    "latest_events",
+    "prune_events",
 ]
 
 
@@ -113,3 +145,41 @@ def delete_app(url: str, app_id: str) -> bool:
     """
     with open_store(url) as store:
         return bool(store.delete_app(str(app_id)))
+
+
+def subscribe(url: str, app_id: str, user_id: str, event: str) -> bool:
+    """Makes ``personal-<user_id>`` alias the channel `event` in app `app_id`.
+
+    Returns True if the subscription was created, False if it existed.
+    """
+    with open_store(url) as store:
+        return bool(store.put_subscription(str(app_id), str(user_id), str(event)))
+
+
+def unsubscribe(url: str, app_id: str, user_id: str, event: str) -> bool:
+    """Deletes the subscription; True if there was one."""
+    with open_store(url) as store:
+        return bool(store.delete_subscription(str(app_id), str(user_id), str(event)))
+
+
+def list_subscriptions(url: str, app_id: str, user_id: str | None = None,
+                       event: str | None = None) -> list[dict[str, Any]]:
+    """The app's subscriptions, oldest first, optionally only one user's
+    and/or one channel's."""
+    with open_store(url) as store:
+        return list(store.list_subscriptions(str(app_id), user_id, event))
+
+
+def latest_events(url: str, app_id: str, channel: str, skip: int = 0,
+                  count: int = 10) -> list[dict[str, Any]]:
+    """The channel's stored events, newest first."""
+    with open_store(url) as store:
+        return list(store.latest_events(str(app_id), channel, skip, count))
+
+
+def prune_events(url: str, app_id: str, channel: str | None = None,
+                 keep_count: int | None = None, max_age: float | None = None) -> int:
+    """Applies a retention limit (see `pushi._core.Store.prune_events`);
+    returns how many events were deleted."""
+    with open_store(url) as store:
+        return int(store.prune_events(str(app_id), channel, keep_count, max_age))

@@ -220,14 +220,18 @@ static PyObject *Engine_stats(EngineObject *self, PyObject *noargs)
     Py_END_ALLOW_THREADS
     if (rc < 0)
         return raise_px(rc, NULL);
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "connections",
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "connections",
                          (unsigned long long)st.connections, "connections_total",
                          (unsigned long long)st.connections_total, "messages_in",
                          (unsigned long long)st.messages_in, "published",
                          (unsigned long long)st.published, "deliveries",
                          (unsigned long long)st.deliveries, "http_requests",
                          (unsigned long long)st.http_requests, "channels",
-                         (unsigned long long)st.channels);
+                         (unsigned long long)st.channels, "persist_queued",
+                         (unsigned long long)st.persist_queued, "persist_written",
+                         (unsigned long long)st.persist_written, "persist_failures",
+                         (unsigned long long)st.persist_failures, "persist_outage",
+                         (unsigned long long)st.persist_outage);
 }
 
 static PyMethodDef Engine_methods[] = {
