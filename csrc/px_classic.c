@@ -421,6 +421,7 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, json_t *d)
             if (px_json_dump(&dump, cd_obj) == 0)
                 px_member_set_data(s->member, (px_str_t){dump.data, dump.len});
             px_buf_free(&dump);
+            s->member->peer = (uint8_t)px__classic_peer_flag(s->member->channel_data);
         }
     }
     json_decref(cd_obj);
@@ -437,6 +438,8 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, json_t *d)
     if (is_new)
         px__router_member_event(hub, s->chan, c, 1, s->member->user_id, s->member->user_info,
                                 s->member->channel_data);
+    if (s->member != NULL)
+        px__classic_peer_join(hub, s, is_new); /* silent, as in the original */
 }
 
 static void on_unsubscribe(px_hub_t *hub, px_client_t *c, json_t *d)
@@ -687,4 +690,103 @@ void px_classic_message(px_hub_t *hub, px_client_t *c, const char *text, size_t 
         on_client_event(hub, c, &m);
     }
     px_msg_free(&m);
+}
+
+/* -------------------------------------------------------------- peer channels */
+
+int px__classic_peer_flag(const char *channel_data)
+{
+    if (channel_data == NULL)
+        return 0;
+    json_error_t err;
+    json_t *cd = json_loads(channel_data, 0, &err);
+    json_t *p = json_object_get(cd, "peer");
+    int on = p != NULL && !json_is_false(p) && !json_is_null(p) &&
+             !(json_is_integer(p) && json_integer_value(p) == 0);
+    json_decref(cd);
+    return on;
+}
+
+/* The pair channel of users a and b for presence channel name, in the
+ * classic form "peer-<base>:<lo>&<hi>" (form 0) or the Pusher-charset form
+ * "peer-<base>;<lo>;<hi>" (form 1). Returns 0, or -1 when it is too long. */
+static int pair_name(char *out, size_t cap, const char *presence, const char *a,
+                     const char *b, int form)
+{
+    const char *base = presence + sizeof("presence-") - 1;
+    const char *lo = strcmp(a, b) < 0 ? a : b, *hi = lo == a ? b : a;
+    int n = snprintf(out, cap, form ? "peer-%s;%s;%s" : "peer-%s:%s&%s", base, lo, hi);
+    return n > 0 && (size_t)n < cap && (size_t)n <= (form ? PX_MAX_NAME : PX_MAX_NAME_CLASSIC)
+               ? 0 : -1;
+}
+
+static void pair_join(px_hub_t *hub, px_client_t *c, const char *presence, const char *a,
+                      const char *b)
+{
+    char name[PX_MAX_NAME_CLASSIC + 64];
+    if (pair_name(name, sizeof name, presence, a, b, c->dialect == PX_DIALECT_PUSHER) == 0)
+        join(hub, c, px_cstr(name), PX_VIA_PEER);
+}
+
+static void pair_part(px_hub_t *hub, px_client_t *c, const char *presence, const char *a,
+                      const char *b)
+{
+    char name[PX_MAX_NAME_CLASSIC + 64];
+    for (int form = 0; form < 2; form++)
+        if (pair_name(name, sizeof name, presence, a, b, form) == 0)
+            part(hub, c, px_cstr(name), PX_VIA_PEER);
+}
+
+void px__classic_peer_join(px_hub_t *hub, px_sub_t *s, int is_new)
+{
+    px_channel_t *ch = s->chan;
+    px_member_t *me = s->member;
+    if (me == NULL || !me->peer || ch->kind != PX_CHAN_PRESENCE)
+        return;
+    char presence[PX_MAX_NAME + 1];
+    memcpy(presence, ch->name, ch->nlen + 1);
+    /* Joining may create channels and grow arrays: collect the targets
+     * first, then join (the channel's subscription array must not move
+     * under the walk). */
+    uint32_t n = ch->nsubs;
+    px_sub_t **subs = malloc((n ? n : 1) * sizeof(*subs));
+    if (subs == NULL)
+        return;
+    memcpy(subs, ch->subs, n * sizeof(*subs));
+    for (uint32_t i = 0; i < n; i++) {
+        px_member_t *other = subs[i]->member;
+        if (other == NULL || other == me)
+            continue;
+        pair_join(hub, s->client, presence, me->user_id, other->user_id);
+        if (is_new)
+            pair_join(hub, subs[i]->client, presence, me->user_id, other->user_id);
+    }
+    free(subs);
+}
+
+void px__classic_peer_leave(px_hub_t *hub, px_client_t *c, px_channel_t *ch,
+                            const char *user_id, int was_peer, int last_conn)
+{
+    if (ch->kind != PX_CHAN_PRESENCE)
+        return;
+    char presence[PX_MAX_NAME + 1];
+    char user[129];
+    memcpy(presence, ch->name, ch->nlen + 1);
+    snprintf(user, sizeof user, "%s", user_id);
+    uint32_t n = ch->nsubs;
+    px_sub_t **subs = malloc((n ? n : 1) * sizeof(*subs));
+    if (subs == NULL)
+        return;
+    memcpy(subs, ch->subs, n * sizeof(*subs));
+    for (uint32_t i = 0; i < n; i++) {
+        px_member_t *other = subs[i]->member;
+        if (other == NULL || strcmp(other->user_id, user) == 0)
+            continue;
+        /* The leaving connection leaves its own pair channels (the original
+         * forgot this on an explicit unsubscribe). */
+        pair_part(hub, c, presence, user, other->user_id);
+        if (last_conn && was_peer)
+            pair_part(hub, subs[i]->client, presence, user, other->user_id);
+    }
+    free(subs);
 }

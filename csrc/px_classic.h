@@ -68,6 +68,23 @@ void px_classic_closed(px_hub_t *hub, px_client_t *c);
 /* pusher:latest with its data object. */
 void px__classic_latest(px_hub_t *hub, px_client_t *c, json_t *d);
 
+/* Peer channels (automatic one-to-one channels between presence members
+ * who join with "peer": true). After s (a presence subscription whose member
+ * has its peer flag set from channel_data) joined: subscribes its client to
+ * the pair channel with every other member, and, when is_new (the user's
+ * first connection), those members' connections too. */
+void px__classic_peer_join(px_hub_t *hub, px_sub_t *s, int is_new);
+
+/* Before c's presence subscription to presence channel ch (user user_id,
+ * peer flag was_peer) goes: c leaves its pair channels with the channel's
+ * other members; when the member itself goes (last_conn) and was_peer, the
+ * other members' connections leave the pair channels shared with it. */
+void px__classic_peer_leave(px_hub_t *hub, px_client_t *c, px_channel_t *ch,
+                            const char *user_id, int was_peer, int last_conn);
+
+/* 1 when the JSON text channel_data has a truthy "peer". */
+int px__classic_peer_flag(const char *channel_data);
+
 /* When name is a personal channel ("personal-U", "private-personal-U"),
  * subscribes c to (or, subscribe = 0, unsubscribes it from) the channels it
  * aliases, answering as the client's dialect expects, and returns 1; else

@@ -41,6 +41,7 @@ typedef struct px_member_s {
                                       * channel_data object (the classic
                                       * dialect shows it), or NULL */
     uint32_t conns;                  /* subscriptions holding this member */
+    uint8_t peer;                    /* joined with "peer": true (peer channels) */
     uint32_t idlen;
     char user_id[];                  /* NUL-terminated */
 } px_member_t;
@@ -55,7 +56,7 @@ typedef struct px_sub_s {
 } px_sub_t;
 
 /* Why a subscription exists; it ends when no reason is left. */
-enum { PX_VIA_DIRECT = 1, PX_VIA_PERSONAL = 2 };
+enum { PX_VIA_DIRECT = 1, PX_VIA_PERSONAL = 2, PX_VIA_PEER = 4 };
 
 struct px_channel_s {
     px_app_t *app;

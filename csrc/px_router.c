@@ -263,11 +263,14 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, px_msg_t *m)
             px_member_set_data(s->member, (px_str_t){dump.data, dump.len});
         px_buf_free(&dump);
         json_decref(cd);
+        s->member->peer = (uint8_t)px__classic_peer_flag(s->member->channel_data);
     }
     succeeded(c, s);
     if (is_new)
         px__router_member_event(hub, s->chan, c, 1, s->member->user_id, s->member->user_info,
                                 s->member->channel_data);
+    if (s->member != NULL)
+        px__classic_peer_join(hub, s, is_new);
 }
 
 void px__router_leave(px_hub_t *hub, px_sub_t *s)
@@ -277,6 +280,14 @@ void px__router_leave(px_hub_t *hub, px_sub_t *s)
     px_app_t *app = s->chan->app;
     char name[PX_MAX_NAME_CLASSIC + 1];
     memcpy(name, s->chan->name, s->chan->nlen + 1);
+    if (s->member != NULL) {
+        /* Peer channels go with the presence subscription they came from.
+         * (Parting touches only "peer-" subscriptions, never s.) */
+        char user[129];
+        memcpy(user, s->member->user_id, s->member->idlen + 1);
+        px__classic_peer_leave(hub, s->client, s->chan, user, s->member->peer,
+                               s->member->conns == 1);
+    }
     if (px_hub_unsubscribe_ex(hub, s, gone, &gone_data) == 1) {
         px_channel_t *ch = px_hub_channel(app, px_cstr(name));
         if (ch != NULL)

@@ -19,6 +19,19 @@ the hex HMAC-SHA256 of ``"METHOD\\n/path\\nquery"`` under the app secret,
 where ``query`` is every other parameter as ``key=value`` (keys lowercased,
 sorted, values *not* URL-escaped) joined by ``&``.  `sign_request` and
 `signed_query` are module-level so tests and other tools can reuse them.
+
+The same class also speaks the original pushi's REST API (the "classic"
+API, what the original ``pushi.API`` client library used), with its methods:
+`login`/`logout`, `create_event`, `subscribe`/`unsubscribe`,
+`list_subscriptions`, `create_app`, `get_app`, `update_app`, `list_apps`::
+
+    pushi.create_event("news", {"hello": "world"}, event="greeting", persist=True)
+    pushi.subscribe("user-1", "news")      # personal-user-1 now aliases news
+
+Those calls use a session instead of signatures: the first one logs in
+(``GET /login?app_id&app_key&app_secret``), later ones send the token in
+``X-Session-Id``, and a 403 answer (the server forgot the session, e.g. after
+a restart) triggers one transparent re-login and retry.
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Iterable, Mapping
 
-from pushi.errors import PushiError, error_for_status
+from pushi.errors import Forbidden, PushiError, error_for_status
 
 __all__ = [
     "Pushi",
@@ -224,6 +237,9 @@ class Pushi:
         self.encryption_master_key: bytes | None = encryption_master_key
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._prefix = parts.path.rstrip("/")
+        #: The classic API's session token (set by `login`, cleared by
+        #: `logout`); None until the first classic call logs in.
+        self.token: str | None = None
 
     def __repr__(self) -> str:
         return f"Pushi(app_id={self.app_id!r}, app_key={self.app_key!r}, base_url={self.base_url!r})"
@@ -237,6 +253,8 @@ class Pushi:
         event: str = "message",
         socket_id: str | None = None,
         info: str | list[str] | None = None,
+        persist: bool | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         """Publishes `event` with `data` on one channel or a list of channels.
 
@@ -244,7 +262,28 @@ class Pushi:
         `socket_id` excludes that connection from the recipients; `info`
         (e.g. ``"user_count,subscription_count"``) asks for channel counts
         in the answer.  Returns the server's JSON answer (``{}`` normally).
+
+        This goes through the signed Pusher HTTP API, except for callers of
+        the original pushi client: when `persist` or any other keyword
+        argument (an extra key for the event envelope) is given, or a bool
+        is passed in the fourth position (the original's ``persist``), the
+        call is routed to `create_event` (the classic ``POST /events``) and
+        returns its answer (``{"result": "success"}``).  `socket_id` and
+        `info` cannot be combined with that form.
         """
+        if isinstance(socket_id, bool):  # trigger_event(ch, data, event, persist)
+            if persist is not None:
+                raise TypeError("trigger_event got persist twice")
+            socket_id, persist = None, socket_id
+        if persist is not None or extra:
+            if socket_id is not None or info is not None:
+                raise ValueError(
+                    "socket_id and info are Pusher API options; they cannot be combined with "
+                    "persist or extra keys (the classic POST /events)"
+                )
+            return self.create_event(
+                channel, data, event=event, persist=True if persist is None else persist, **extra
+            )
         body: dict[str, Any] = {"name": event, "data": _encode_data(data)}
         if isinstance(channel, str):
             body["channel"] = channel
@@ -395,6 +434,137 @@ class Pushi:
         path = f"/apps/{_segment(self.app_id)}/users/{_segment(user_id)}/terminate_connections"
         return self._request("POST", path)
 
+    # -- the original pushi REST API (session based) ----------------------
+
+    def login(self) -> str:
+        """Opens a classic-API session: ``GET /login?app_id&app_key&app_secret``.
+
+        Stores the token in `token` (sent as ``X-Session-Id`` by the classic
+        calls) and returns it.  Wrong credentials raise `NotFound`.  Like the
+        original client, the credentials travel in the query string: use
+        ``https://`` outside a trusted network.
+        """
+        params = {"app_id": self.app_id, "app_key": self.app_key, "app_secret": self.app_secret}
+        answer = self._request("GET", "/login", params=params, signed=False)
+        token = answer.get("token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise PushiError(f"login answer has no token: {answer!r}", 200)
+        self.token = token
+        return token
+
+    def get_token(self) -> str:
+        """The current session token, logging in first when there is none."""
+        return self.token if self.token is not None else self.login()
+
+    def logout(self) -> dict[str, Any]:
+        """Ends the session (``GET /logout``) and forgets the token.
+
+        A later classic call logs in again.  Without a session this does
+        nothing and returns ``{"result": "success"}``.
+        """
+        token, self.token = self.token, None
+        if token is None:
+            return {"result": "success"}
+        return self._request("GET", "/logout", signed=False, headers={"X-Session-Id": token})
+
+    def create_event(
+        self,
+        channel: str | list[str],
+        data: Any,
+        event: str = "message",
+        persist: bool = True,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Publishes an event through the classic API (``POST /events``).
+
+        The JSON body is ``{data, event, channel, persist, **extra}``: `data`
+        travels as it is (the server JSON-encodes non-strings for the
+        sockets), `channel` is a name or a list of names, and the `extra`
+        keys ride along in the envelope the sockets receive.  Persisted
+        events (the default) reach the sockets with a ``mid`` and a
+        ``timestamp`` and are kept in the store for history and the inboxes
+        of users subscribed to the channel.  Returns ``{"result": "success"}``.
+        """
+        if isinstance(channel, str):
+            channels: str | list[str] = channel
+        else:
+            channels = list(channel)
+            if not channels or not all(isinstance(c, str) for c in channels):
+                raise ValueError("channel must be a string or a non-empty list of strings")
+        if not isinstance(event, str) or not event:
+            raise ValueError("event must be a non-empty string")
+        body = {"data": data, "event": event, "channel": channels, "persist": bool(persist), **extra}
+        return self._classic("POST", "/events", body=body)
+
+    def subscribe(self, user_id: str, event: str) -> dict[str, Any]:
+        """Subscribes `user_id` to the channel `event` (``POST /subscriptions``).
+
+        The user's personal channel (``personal-<user_id>``) then aliases
+        `event`, live personal sockets included, and persisted events on it
+        reach the user's inbox.  Idempotent; returns the subscription
+        ``{"instance", "user_id", "event"}``.
+        """
+        _check_name("user_id", user_id)
+        _check_name("event", event)
+        return self._classic("POST", "/subscriptions", body={"user_id": user_id, "event": event})
+
+    create_subscription = subscribe
+
+    def unsubscribe(self, user_id: str, event: str, force: bool = False) -> dict[str, Any]:
+        """Removes a subscription (``DELETE /subscriptions/<user_id>/<event>``).
+
+        Returns the removed subscription; when there was none, returns
+        ``{"result": "success"}``, or raises `NotFound` with `force`.
+        """
+        _check_name("user_id", user_id)
+        _check_name("event", event)
+        path = f"/subscriptions/{_segment(user_id)}/{_segment(event)}"
+        return self._classic("DELETE", path, params={"force": "1"} if force else None)
+
+    delete_subscription = unsubscribe
+
+    def list_subscriptions(
+        self, user_id: str | None = None, event: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The app's subscriptions, optionally only `user_id`'s or `event`'s."""
+        params = {k: v for k, v in (("user_id", user_id), ("event", event)) if v is not None}
+        answer = self._classic("GET", "/subscriptions", params=params)
+        return list(answer.get("subscriptions", []))
+
+    def create_app(self, name: str, admin_token: str) -> dict[str, Any]:
+        """Creates an app called `name` (``POST /apps``) and returns it.
+
+        The answer holds the new app's ``ident`` (its id), ``key`` and
+        ``secret``.  Unlike the original pushi, whose ``POST /apps`` was
+        public, this server requires its admin credential: `admin_token` is
+        the server's ``admin_token`` setting, sent as ``X-Admin-Token``; a
+        wrong or empty one raises `Forbidden`.  No session is involved.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError("name must be a non-empty string")
+        headers = {"X-Admin-Token": admin_token} if admin_token else None
+        return self._request("POST", "/apps", body={"name": name}, signed=False, headers=headers)
+
+    def get_app(self) -> dict[str, Any]:
+        """This app's record (``GET /apps/<app_id>``)."""
+        return self._classic("GET", f"/apps/{_segment(self.app_id)}")
+
+    def update_app(self, app_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Changes this app's settings (``PUT /apps/<app_id>``) and returns the record.
+
+        `fields` go in the JSON body (e.g. ``name="..."``, ``enabled=False``).
+        `app_id` is accepted for the original client's signature; a session
+        can only change its own app, so another id raises `NotFound`.
+        """
+        if not fields:
+            raise ValueError("update_app needs at least one field")
+        target = self.app_id if app_id is None else app_id
+        return self._classic("PUT", f"/apps/{_segment(target)}", body=fields)
+
+    def list_apps(self) -> list[dict[str, Any]]:
+        """The apps the session sees (``GET /apps``): this app only."""
+        return list(self._classic("GET", "/apps").get("apps", []))
+
     def health(self) -> dict[str, Any]:
         """The server's unsigned health check (``GET /health``)."""
         return self._request("GET", "/health", signed=False)
@@ -417,6 +587,27 @@ class Pushi:
 
     # -- transport ---------------------------------------------------------
 
+    def _classic(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One classic-API request with the session token, logging in first
+        when needed and once more (then retrying) on a 403 answer."""
+        token = self.get_token()
+        try:
+            return self._request(method, path, body, params, signed=False,
+                                 headers={"X-Session-Id": token})
+        except Forbidden:
+            if self.token not in (None, token):
+                token = self.token  # another call already logged in again
+            else:
+                token = self.login()
+        return self._request(method, path, body, params, signed=False,
+                             headers={"X-Session-Id": token})
+
     def _request(
         self,
         method: str,
@@ -424,10 +615,12 @@ class Pushi:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         signed: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Sends one request and returns the decoded JSON answer.
 
         `path` is already percent-escaped; it is signed exactly as sent.
+        `headers` are added to the defaults.
         """
         payload = b"" if body is None else _compact_json(body).encode("utf-8")
         full_path = self._prefix + path
@@ -438,14 +631,14 @@ class Pushi:
         url = self._origin + full_path
         if query:
             url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
-        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        all_headers = {"Accept": "application/json", "User-Agent": _USER_AGENT, **(headers or {})}
         if method != "GET":
-            headers["Content-Type"] = "application/json"
+            all_headers["Content-Type"] = "application/json"
         request = urllib.request.Request(
             url,
             data=payload if method != "GET" else None,
             method=method,
-            headers=headers,
+            headers=all_headers,
         )
         try:
             extra = {"context": self.ssl_context} if self.ssl_context is not None else {}
@@ -472,8 +665,15 @@ class Pushi:
             raise PushiError(f"answer is not JSON: {snippet!r}", status) from None
 
 
+def _check_name(what: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+
+
 def _error_from_body(status: int, raw: bytes, reason: Any = None) -> PushiError:
-    """The exception for an error answer: the JSON ``"error"`` field, else the text."""
+    """The exception for an error answer: the JSON ``"error"`` field (Pusher
+    API) or ``"message"`` field (classic API's ``{"result": "error", ...}``),
+    else the text."""
     text = raw.decode("utf-8", "replace").strip()
     message = text
     try:
@@ -482,6 +682,12 @@ def _error_from_body(status: int, raw: bytes, reason: Any = None) -> PushiError:
         decoded = None
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
         message = decoded["error"]
+    elif (
+        isinstance(decoded, dict)
+        and decoded.get("result") == "error"
+        and isinstance(decoded.get("message"), str)
+    ):
+        message = decoded["message"]
     if not message:
         message = str(reason or "") or f"HTTP status {status}"
     return error_for_status(status, message)

@@ -27,7 +27,9 @@ class PushiError(Exception):
         status: the HTTP status of the answer, or 0 when no answer was
             received (connection refused, timeout, ...).
         message: the server's explanation (the ``"error"`` field of its JSON
-            body, else the raw body text) or a description of the failure.
+            body, the ``"message"`` field of a classic-API error
+            ``{"result": "error", ...}``, else the raw body text) or a
+            description of the failure.
     """
 
     #: The status this class stands for; 0 for the generic class.
@@ -60,13 +62,15 @@ class Unauthorized(PushiError):
 
 
 class Forbidden(PushiError):
-    """403: the app is disabled or over a quota."""
+    """403: the app is disabled or over a quota; on the classic API, no (or an
+    expired) session, or a missing admin credential."""
 
     default_status = 403
 
 
 class NotFound(PushiError):
-    """404: unknown app id or path."""
+    """404: unknown app id or path; on the classic API, also wrong login
+    credentials and (with ``force``) a missing subscription."""
 
     default_status = 404
 

@@ -429,3 +429,61 @@ def test_the_original_client_library(cserver, capp) -> None:
     assert (first["event"], first["data"]) == ("upd", '{"x":1}')
     assert (second["data"], second["subject"]) == ("plain", "hi")  # extra keys ride along
     s.close()
+
+
+# -- peer channels --------------------------------------------------------------
+
+
+def test_peer_channels_between_presence_members(cserver, capp) -> None:
+    a, b, c = Classic(cserver, capp), Classic(cserver, capp), Classic(cserver, capp)
+    a.subscribe("presence-chat", {"user_id": "a"})
+    b.subscribe("presence-chat", {"user_id": "b"})
+    assert a.recv()["event"] == "pusher:member_added"
+    # c joins with peer: true -> silent pair channels with a and with b
+    c.subscribe("presence-chat", {"user_id": "c", "peer": True})
+    assert a.recv()["event"] == "pusher:member_added"
+    assert b.recv()["event"] == "pusher:member_added"
+    sid = _login(cserver, capp)
+    for channel in ("peer-chat:a&c", "peer-chat:b&c"):
+        assert _http(cserver, "POST", f"/events?sid={sid}",
+                     {"data": channel, "event": "dm", "channel": channel, "persist": False})[0] == 200
+    assert (a.recv()["channel"], c.recv()["channel"]) == ("peer-chat:a&c", "peer-chat:a&c")
+    assert (b.recv()["channel"], c.recv()["channel"]) == ("peer-chat:b&c", "peer-chat:b&c")
+    # a client event on the pair channel reaches the other member only
+    a.send({"event": "hi", "channel": "peer-chat:a&c", "data": "x", "persist": False})
+    assert c.recv()["event"] == "hi"
+    # the peer user leaves: the others leave the pair channels shared with it
+    c.send({"event": "pusher:unsubscribe", "data": {"channel": "presence-chat"}})
+    assert c.recv()["event"] == "pusher_internal:unsubscription_succeeded"
+    assert a.recv()["event"] == "pusher:member_removed"
+    assert b.recv()["event"] == "pusher:member_removed"
+    status, _ = _http(cserver, "POST", f"/events?sid={sid}",
+                      {"data": "late", "event": "dm", "channel": ["peer-chat:a&c", "presence-chat"],
+                       "persist": False})
+    got = a.recv()
+    assert got["channel"] == "presence-chat"  # not the pair channel any more
+    for s in (a, b, c):
+        s.close()
+
+
+def test_peer_channel_names_on_the_pusher_dialect(cserver, capp) -> None:
+    """Pusher-dialect members get pair channels named inside Pusher's
+    charset, so the official SDKs can publish to them."""
+    def presence(user: str, peer: bool) -> Any:
+        ws = connect(cserver.ws_url(capp))
+        sock = json.loads(json.loads(ws.recv(timeout=5))["data"])["socket_id"]
+        cd = json.dumps({"user_id": user, "peer": peer}, separators=(",", ":"))
+        sig = hmac.new(capp.secret.encode(), f"{sock}:presence-room:{cd}".encode(),
+                       hashlib.sha256).hexdigest()
+        ws.send(json.dumps({"event": "pusher:subscribe", "data": {
+            "channel": "presence-room", "auth": f"{capp.key}:{sig}", "channel_data": cd}}))
+        assert json.loads(ws.recv(timeout=5))["event"] == "pusher_internal:subscription_succeeded"
+        return ws
+    x = presence("x", False)
+    y = presence("y", True)
+    assert json.loads(x.recv(timeout=5))["event"] == "pusher_internal:member_added"
+    cserver.client().trigger_event("peer-room;x;y", {"m": 1}, event="dm")
+    assert json.loads(x.recv(timeout=5))["channel"] == "peer-room;x;y"
+    assert json.loads(y.recv(timeout=5))["channel"] == "peer-room;x;y"
+    x.close()
+    y.close()
