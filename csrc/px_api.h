@@ -20,6 +20,7 @@ typedef struct {
     /* Classic REST (px_classic_api.c): sessions by token, and the admin
      * credential ("" disables app creation over HTTP). */
     px_map_t sessions;
+    struct px_session_s *session_oldest, *session_newest; /* creation order */
     const char *admin_token;
 } px_api_t;
 

@@ -112,7 +112,11 @@ int px_app_from_json(const json_t *obj, px_app_t **out, const char **why)
                        "public_client_events must be a boolean")) < 0 ||
         (rc = get_bool(obj, "persist", &a->persist, 0, why, "persist must be a boolean")) < 0 ||
         (rc = get_uint(obj, "history_max_count", &a->history_max_count, 100, why,
-                       "history_max_count must be a non-negative integer")) < 0)
+                       "history_max_count must be a non-negative integer")) < 0 ||
+        (rc = get_uint(obj, "history_keep", &a->history_keep, 1000, why,
+                       "history_keep must be a non-negative integer")) < 0 ||
+        (rc = get_uint(obj, "history_max_age", &a->history_max_age, 30 * 86400, why,
+                       "history_max_age must be a non-negative integer")) < 0)
         goto fail;
     json_t *origins = json_object_get(obj, "allowed_origins");
     if (origins != NULL && !json_is_null(origins)) {
@@ -154,7 +158,7 @@ json_t *px_app_to_json(const px_app_t *a)
     for (size_t i = 0; origins != NULL && i < a->norigins; i++)
         json_array_append_new(origins, json_string(a->origins[i]));
     return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o*, s:b, s:b, "
-                     "s:b, s:I}",
+                     "s:b, s:I, s:I, s:I}",
                      "id", a->id, "key", a->key, "secret", a->secret, "name", a->name,
                      "enabled", a->enabled, "client_events", a->client_events,
                      "max_presence_members", (json_int_t)a->max_presence_members,
@@ -167,7 +171,9 @@ json_t *px_app_to_json(const px_app_t *a)
                      "classic_unsigned_presence", a->classic_unsigned_presence,
                      "public_client_events", a->public_client_events,
                      "persist", a->persist,
-                     "history_max_count", (json_int_t)a->history_max_count);
+                     "history_max_count", (json_int_t)a->history_max_count,
+                     "history_keep", (json_int_t)a->history_keep,
+                     "history_max_age", (json_int_t)a->history_max_age);
 }
 
 void px_app_free(px_app_t *a)
@@ -185,6 +191,34 @@ void px_app_free(px_app_t *a)
     px_aliases_free(&a->aliases);
     px_aliases_free(&a->alias_rev);
     free(a);
+}
+
+void px_app_take_settings(px_app_t *dst, px_app_t *src)
+{
+#define PX_SWAP(field)              \
+    do {                            \
+        __typeof__(dst->field) t = dst->field; \
+        dst->field = src->field;    \
+        src->field = t;             \
+    } while (0)
+    PX_SWAP(secret);
+    PX_SWAP(name);
+    PX_SWAP(origins);
+    PX_SWAP(norigins);
+#undef PX_SWAP
+    dst->enabled = src->enabled;
+    dst->client_events = src->client_events;
+    dst->max_presence_members = src->max_presence_members;
+    dst->max_user_info_bytes = src->max_user_info_bytes;
+    dst->max_event_bytes = src->max_event_bytes;
+    dst->max_client_events_per_second = src->max_client_events_per_second;
+    dst->max_connections = src->max_connections;
+    dst->classic_unsigned_presence = src->classic_unsigned_presence;
+    dst->public_client_events = src->public_client_events;
+    dst->persist = src->persist;
+    dst->history_max_count = src->history_max_count;
+    dst->history_keep = src->history_keep;
+    dst->history_max_age = src->history_max_age;
 }
 
 int px_app_origin_allowed(const px_app_t *app, px_str_t origin)

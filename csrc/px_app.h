@@ -70,6 +70,8 @@ typedef struct px_app_s {
                                   * triggers and client events say it
                                   * themselves (default 1) */
     uint32_t history_max_count;  /* most events one pusher:latest returns */
+    uint32_t history_keep;       /* retention: events kept per channel (0: all) */
+    uint32_t history_max_age;    /* retention: seconds an event is kept (0: ever) */
     /* State owned by the hub (px_hub.c): channel name -> px_channel_t. */
     px_map_t channels;
     /* State owned by px_classic.c: user_id -> aliased channels, and
@@ -96,6 +98,11 @@ json_t *px_app_to_json(const px_app_t *app);
  * (case-insensitive), or an entry "scheme://<*>.domain" matches a subdomain,
  * or an entry is "*". A missing Origin (non-browser clients) is allowed. */
 int px_app_origin_allowed(const px_app_t *app, px_str_t origin);
+
+/* Copies the settings of src (everything but id and key, which identify
+ * the app, and the hub's state) into dst, which keeps its connections and
+ * channels. src is left with dst's old owned settings, to be freed with it. */
+void px_app_take_settings(px_app_t *dst, px_app_t *src);
 
 /* Frees an app that has no channels left. NULL is a no-op. */
 void px_app_free(px_app_t *app);

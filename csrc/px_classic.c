@@ -41,9 +41,7 @@ int px_classic_open(px_hub_t *hub, px_client_t *c)
     return rc;
 }
 
-/* Classic channel names: the Pusher charset plus ':' and '&' (peer channel
- * names), 1..PX_MAX_NAME_CLASSIC bytes. */
-static int classic_name_ok(px_str_t name)
+int px__classic_name_ok(px_str_t name)
 {
     if (name.n == 0 || name.n > PX_MAX_NAME_CLASSIC || strlen(name.p) != name.n)
         return 0;
@@ -343,7 +341,7 @@ int px__classic_personal(px_hub_t *hub, px_client_t *c, px_str_t name, int subsc
 static void on_subscribe(px_hub_t *hub, px_client_t *c, json_t *d)
 {
     px_str_t name = px_json_str(d, "channel");
-    if (name.p == NULL || !classic_name_ok(name)) {
+    if (name.p == NULL || !px__classic_name_ok(name)) {
         refuse(c, "pusher:subscribe needs a valid data.channel", PX_CLASSIC_CLOSE_MALFORMED);
         return;
     }
@@ -445,7 +443,7 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, json_t *d)
 static void on_unsubscribe(px_hub_t *hub, px_client_t *c, json_t *d)
 {
     px_str_t name = px_json_str(d, "channel");
-    if (name.p == NULL || !classic_name_ok(name)) {
+    if (name.p == NULL || !px__classic_name_ok(name)) {
         refuse(c, "pusher:unsubscribe needs a valid data.channel", PX_CLASSIC_CLOSE_MALFORMED);
         return;
     }
@@ -473,7 +471,7 @@ static void on_unsubscribe(px_hub_t *hub, px_client_t *c, json_t *d)
 void px__classic_latest(px_hub_t *hub, px_client_t *c, json_t *d)
 {
     px_str_t name = px_json_str(d, "channel");
-    if (name.p == NULL || !classic_name_ok(name)) {
+    if (name.p == NULL || !px__classic_name_ok(name)) {
         px_router_error(c, "pusher:latest needs a valid data.channel", 0);
         return;
     }

@@ -65,6 +65,10 @@ void px_classic_closed(px_hub_t *hub, px_client_t *c);
 
 /* Internal, shared with px_router.c (features both dialects have). */
 
+/* 1 when name is a valid classic channel name: 1..PX_MAX_NAME_CLASSIC
+ * bytes of the Pusher charset plus ':' and '&' (peer channel names). */
+int px__classic_name_ok(px_str_t name);
+
 /* pusher:latest with its data object. */
 void px__classic_latest(px_hub_t *hub, px_client_t *c, json_t *d);
 

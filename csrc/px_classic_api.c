@@ -15,10 +15,18 @@
 
 #define MAX_SESSIONS 100000
 
-typedef struct {
+/* Sessions expire after 31 days, as the original's did; past MAX_SESSIONS
+ * the oldest is dropped (its client logs in again on the next 403). */
+#define SESSION_TTL_S (31 * 86400)
+
+typedef struct px_session_s {
     char token[65];
     char *app_id;   /* owned; NULL for an admin session */
+    int64_t created; /* wall-clock seconds */
+    struct px_session_s *prev, *next; /* creation order */
 } session_t;
+
+
 
 typedef struct {
     px_api_t *api;
@@ -101,6 +109,21 @@ static const char *cookie(px_str_t header, const char *name, char *buf, size_t c
     return NULL;
 }
 
+static void drop_session(px_api_t *api, session_t *s)
+{
+    px_map_del(&api->sessions, px_cstr(s->token));
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        api->session_oldest = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        api->session_newest = s->prev;
+    free(s->app_id);
+    free(s);
+}
+
 static void find_session(creq_t *r)
 {
     static const char *names[] = {"sid", "session_id", "_sid"};
@@ -117,6 +140,10 @@ static void find_session(creq_t *r)
         sid = cookie(r->req->cookie, "sid", ck, sizeof ck);
     if (sid != NULL)
         r->session = px_map_get(&r->api->sessions, px_cstr(sid));
+    if (r->session != NULL && r->api->hub->wall_s - r->session->created > SESSION_TTL_S) {
+        drop_session(r->api, r->session);
+        r->session = NULL;
+    }
     const char *admin = r->api->admin_token;
     if (admin != NULL && admin[0] != '\0') {
         if (r->session != NULL && r->session->app_id == NULL)
@@ -136,8 +163,9 @@ static px_app_t *session_app(creq_t *r)
 
 static int new_session(creq_t *r, const char *app_id)
 {
-    if (r->api->sessions.len >= MAX_SESSIONS)
-        return error(r, 503, "LimitError", "too many sessions: log out unused ones");
+    px_api_t *api = r->api;
+    while (api->sessions.len >= MAX_SESSIONS && api->session_oldest != NULL)
+        drop_session(api, api->session_oldest);
     session_t *s = calloc(1, sizeof(*s));
     uint8_t rnd[32];
     if (s == NULL || px_random_bytes(rnd, sizeof rnd) < 0 ||
@@ -151,6 +179,13 @@ static int new_session(creq_t *r, const char *app_id)
         free(s);
         return error(r, 500, "MemoryError", "out of memory");
     }
+    s->created = r->api->hub->wall_s;
+    s->prev = api->session_newest;
+    if (api->session_newest)
+        api->session_newest->next = s;
+    else
+        api->session_oldest = s;
+    api->session_newest = s;
     px_buf_printf(r->headers, "Set-Cookie: sid=%s; Path=/; HttpOnly; SameSite=Lax\r\n", s->token);
     return reply(r, json_pack("{s:s}", "token", s->token));
 }
@@ -181,9 +216,7 @@ static int login(creq_t *r)
 static int logout(creq_t *r)
 {
     if (r->session != NULL) {
-        px_map_del(&r->api->sessions, px_cstr(r->session->token));
-        free(r->session->app_id);
-        free(r->session);
+        drop_session(r->api, r->session);
         r->session = NULL;
     }
     r->headers->len = 0;
@@ -222,9 +255,9 @@ static int post_events(creq_t *r, px_app_t *app)
         return error(r, 400, "ValidationError", "channel must be a string or a list of 1-100");
     }
     for (size_t i = 0; i < n; i++)
-        if (channels[i].n == 0 || channels[i].n > PX_MAX_NAME_CLASSIC ||
-            strlen(channels[i].p) != channels[i].n)
-            return error(r, 400, "ValidationError", "invalid channel name");
+        if (!px__classic_name_ok(channels[i]))
+            return error(r, 400, "ValidationError",
+                         "invalid channel name: 1-400 characters of [A-Za-z0-9_-=@,.;:&]");
     px_buf_t dbuf = PX_BUF_INIT;
     px_str_t d;
     if (json_is_string(data)) {
@@ -369,17 +402,32 @@ static int create_app(creq_t *r)
 
 static int update_app(creq_t *r, px_app_t *app)
 {
-    const char *name = param(r, "name");
-    if (name != NULL && name[0] != '\0') {
-        char *copy = strdup(name);
-        if (copy == NULL)
-            return error(r, 500, "MemoryError", "out of memory");
-        free(app->name);
-        app->name = copy;
+    /* The app's document, with the fields given (body, form or query)
+     * replacing its own; id, key and secret cannot change. */
+    json_t *doc = px_app_to_json(app);
+    if (doc == NULL)
+        return error(r, 500, "MemoryError", "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->json, k, v) {
+        if (strcmp(k, "id") && strcmp(k, "key") && strcmp(k, "secret") && strcmp(k, "ident") &&
+            strcmp(k, "sid"))
+            json_object_set(doc, k, v);
     }
-    json_t *en = json_object_get(r->json, "enabled");
-    if (json_is_boolean(en))
-        app->enabled = json_is_true(en);
+    const char *name = param(r, "name");
+    if (name != NULL && name[0] != '\0')
+        json_object_set_new(doc, "name", json_string(name));
+    static const char *unknown_ok[] = {"description", "meta"};
+    for (size_t i = 0; i < PX_ARRAY_SIZE(unknown_ok); i++)
+        json_object_del(doc, unknown_ok[i]); /* the original's free-text fields: not kept */
+    px_app_t *fresh = NULL;
+    const char *why = NULL;
+    int rc = px_app_from_json(doc, &fresh, &why);
+    json_decref(doc);
+    if (rc < 0)
+        return error(r, 400, "ValidationError", why ? why : "invalid app settings");
+    px_app_take_settings(app, fresh);
+    px_app_free(fresh);
     px_hub_t *hub = r->api->hub;
     if (hub->svc.save_app != NULL)
         hub->svc.save_app(hub->svc.ud, px_app_to_json(app));
@@ -450,6 +498,8 @@ static int route(creq_t *r, char segs[][PX_MAX_NAME_CLASSIC + 8], int n)
     px_app_t *app = session_app(r);
     if (app == NULL)
         return error(r, 403, "OperationalError", "User not authenticated: log in with /login");
+    if (!app->enabled)
+        return error(r, 403, "OperationalError", "app is disabled");
     if (n == 1 && strcmp(what, "apps") == 0 && get)
         return reply(r, json_pack("{s:[o]}", "apps", app_doc(app)));
     if (n == 2 && strcmp(what, "apps") == 0) {
@@ -544,11 +594,7 @@ done:
 
 void px_classic_api_free(px_api_t *api)
 {
-    size_t it = 0;
-    session_t *s;
-    while ((s = px_map_next(&api->sessions, &it)) != NULL) {
-        free(s->app_id);
-        free(s);
-    }
+    while (api->session_oldest != NULL)
+        drop_session(api, api->session_oldest);
     px_map_free(&api->sessions);
 }

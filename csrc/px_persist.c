@@ -8,7 +8,7 @@
 
 #include "px_err.h"
 
-typedef enum { OP_EVENT, OP_SUB_PUT, OP_SUB_DEL, OP_APP, OP_READ } op_kind_t;
+typedef enum { OP_EVENT, OP_SUB_PUT, OP_SUB_DEL, OP_APP, OP_PRUNE, OP_READ } op_kind_t;
 
 typedef struct op_s {
     struct op_s *next;
@@ -16,7 +16,8 @@ typedef struct op_s {
     json_t *doc;             /* OP_EVENT: event; OP_APP: app */
     json_t *users;           /* OP_EVENT: users to link, or NULL */
     char *app_id, *a, *b;    /* subscription: user, event; read: channel, user */
-    size_t skip, count;
+    size_t skip, count;          /* read; prune: count = events kept */
+    double max_age, now;         /* prune */
     px_persist_read_cb cb;
     void *ud;
     int status;              /* read result */
@@ -134,6 +135,8 @@ static void work_cb(uv_work_t *w)
             rc = px_store_delete_subscription(p->store, o->app_id, o->a, o->b);
         } else if (o->kind == OP_APP) {
             rc = px_store_put_app(p->store, o->doc);
+        } else if (o->kind == OP_PRUNE) {
+            rc = px_store_prune_events(p->store, o->app_id, NULL, o->count, o->max_age, o->now);
         }
     }
     json_decref(events);
@@ -297,6 +300,23 @@ int px_persist_app(px_persist_t *p, json_t *app)
         return PX_ELIMIT;
     }
     o->doc = app;
+    push(p, o);
+    return 0;
+}
+
+int px_persist_prune(px_persist_t *p, const char *app_id, size_t keep, double max_age,
+                     double now)
+{
+    op_t *o = new_op(p, OP_PRUNE);
+    if (o == NULL)
+        return PX_ELIMIT;
+    if ((o->app_id = strdup(app_id)) == NULL) {
+        op_free(o);
+        return PX_ENOMEM;
+    }
+    o->count = keep;
+    o->max_age = max_age;
+    o->now = now;
     push(p, o);
     return 0;
 }

@@ -56,6 +56,13 @@ int px_persist_subscription(px_persist_t *p, int put, const char *app_id, const 
  * PX_ENOMEM. */
 int px_persist_app(px_persist_t *p, json_t *app);
 
+/* Queues retention for every channel of app_id: keep the newest keep
+ * events of each channel (PX_STORE_KEEP_ALL for all) no older than max_age
+ * seconds (INFINITY for any age) at time now. Returns 0, PX_ELIMIT or
+ * PX_ENOMEM. */
+int px_persist_prune(px_persist_t *p, const char *app_id, size_t keep, double max_age,
+                     double now);
+
 /* Reads the history of channel (user_id NULL) or the inbox of user_id, in
  * app_id; cb runs later on the loop thread (never during this call).
  * Returns 0 or PX_ENOMEM. */

@@ -16,6 +16,7 @@
  * hub in the prepare/check phase. */
 #include "px_server.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,7 @@ struct px_server_s {
     px_persist_t *persist;     /* NULL without a store */
     int persist_stopped;
     int conns_cut;             /* stop: the remaining connections were cut */
+    uint64_t ticks;            /* 1-second ticks so far */
     uv_timer_t stop_timer;     /* polls the drain during a graceful stop */
     uint64_t stop_deadline;
     int finished;              /* every handle is closing */
@@ -161,6 +163,7 @@ void px_config_defaults(px_config_t *c)
     c->max_connection_rate_per_ip = 0;
     c->shutdown_timeout_ms = 5000;
     c->persist_backlog = 100000;
+    c->retention_interval = 60;
 }
 
 int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
@@ -187,6 +190,7 @@ int px_config_from_json(px_config_t *c, const json_t *obj, const char **why)
          10000000},
         {"shutdown_timeout_ms", offsetof(px_config_t, shutdown_timeout_ms), 0, 600000},
         {"persist_backlog", offsetof(px_config_t, persist_backlog), 1, 100000000},
+        {"retention_interval", offsetof(px_config_t, retention_interval), 1, 86400},
     };
     const char *k;
     json_t *v;
@@ -1179,10 +1183,26 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---------------------------------------------------------------- timers */
 
+/* Retention: once a minute, each app's history is cut to its
+ * history_keep newest events per channel and history_max_age seconds. */
+static void retention(px_server_t *s)
+{
+    if (s->persist == NULL || ++s->ticks % s->cfg.retention_interval != 0)
+        return;
+    size_t it = 0;
+    px_app_t *app;
+    while ((app = px_map_next(&s->hub.apps.by_id, &it)) != NULL)
+        px_persist_prune(s->persist, app->id,
+                         app->history_keep ? app->history_keep : PX_STORE_KEEP_ALL,
+                         app->history_max_age ? (double)app->history_max_age : INFINITY,
+                         (double)time(NULL));
+}
+
 static void on_tick(uv_timer_t *t)
 {
     px_server_t *s = t->data;
     uint64_t now = uv_now(&s->loop);
+    retention(s);
     s->hub.now_ms = now;
     s->hub.wall_s = (int64_t)time(NULL);
     prune_peers(s, now);
@@ -1355,25 +1375,7 @@ static void run_cmd(px_server_t *s, px_cmd_t *cmd)
         if (old != NULL && strcmp(old->key, a->key) == 0) {
             /* Same identity: update settings in place (connections keep
              * their pointer to the app). */
-            old->enabled = a->enabled;
-            old->client_events = a->client_events;
-            old->max_presence_members = a->max_presence_members;
-            old->max_user_info_bytes = a->max_user_info_bytes;
-            old->max_event_bytes = a->max_event_bytes;
-            old->max_client_events_per_second = a->max_client_events_per_second;
-            old->max_connections = a->max_connections;
-            char **origins = old->origins;
-            size_t norigins = old->norigins;
-            old->origins = a->origins;
-            old->norigins = a->norigins;
-            a->origins = origins; /* freed with a */
-            a->norigins = norigins;
-            free(old->secret);
-            old->secret = a->secret;
-            a->secret = NULL;
-            free(old->name);
-            old->name = a->name;
-            a->name = NULL;
+            px_app_take_settings(old, a);
             px_app_free(a);
         } else if (px_apps_add(&s->hub.apps, a) < 0) {
             px_app_free(a);

@@ -38,6 +38,7 @@ typedef struct {
     char store[1024];             /* store URL for history, subscriptions and
                                    * apps made over HTTP; "" for none */
     uint32_t persist_backlog;     /* most writes queued for the store */
+    uint32_t retention_interval;  /* s between history retention passes (60) */
     char admin_token[128];        /* classic REST: the credential that may
                                    * create apps (POST /apps); "" for none */
     char tls_cert[256];           /* PEM certificate chain: the listener speaks

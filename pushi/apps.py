@@ -26,6 +26,8 @@ SETTINGS_DEFAULTS: dict[str, object] = {
     "public_client_events": False,
     "persist": False,
     "history_max_count": 100,
+    "history_keep": 1000,
+    "history_max_age": 30 * 86400,
 }
 
 
@@ -62,6 +64,9 @@ class App:
     persist: bool = False
     #: Most events one pusher:latest answers with.
     history_max_count: int = 100
+    #: Retention: events kept per channel (0: all) and their age in seconds (0: forever).
+    history_keep: int = 1000
+    history_max_age: int = 30 * 86400
 
     @classmethod
     def generate(cls, name: str = "default", id: str | None = None, **settings: Any) -> "App":

@@ -29,7 +29,7 @@ ENGINE_OPTIONS = frozenset({
     "close_timeout_ms", "max_connections", "max_channels_per_connection",
     "max_connections_per_ip", "max_connection_rate_per_ip", "shutdown_timeout_ms",
     "tls_cert", "tls_key",  # PEM files: the listener speaks TLS
-    "persist_backlog", "admin_token",
+    "persist_backlog", "admin_token", "retention_interval",
     "echo_path",  # tests only: a WebSocket path that echoes messages (RFC 6455 suite)
 })
 

@@ -487,3 +487,38 @@ def test_peer_channel_names_on_the_pusher_dialect(cserver, capp) -> None:
     assert json.loads(y.recv(timeout=5))["channel"] == "peer-room;x;y"
     x.close()
     y.close()
+
+
+def test_history_retention_keeps_the_newest(tmp_path: Path) -> None:
+    app = App(id=_hex("a"), key=_hex("b"), secret=_hex("c"), history_keep=3)
+    with Server(apps=[app], store=f"sqlite:///{tmp_path}/r.db", retention_interval=1) as server:
+        sid = _login(server, app)
+        for i in range(8):
+            assert _http(server, "POST", f"/events?sid={sid}",
+                         {"data": f"r{i}", "channel": "ret"})[0] == 200
+        s = Classic(server, app)
+        s.subscribe("ret")
+        deadline = time.monotonic() + 10
+        while True:  # the retention pass runs every second here
+            s.send({"event": "pusher:latest", "data": {"channel": "ret", "count": 10}})
+            events = s.info(s.recv())["events"]
+            if len(events) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [e["data"]["data"] for e in events] == ["r7", "r6", "r5"]
+        s.close()
+
+
+def test_classic_api_validates_and_respects_disabled_apps(cserver, capp) -> None:
+    sid = _login(cserver, capp)
+    status, body = _http(cserver, "POST", f"/events?sid={sid}", {"data": 1, "channel": "bad name!"})
+    assert status == 400 and "channel" in body["message"]
+    status, body = _http(cserver, "PUT", f"/apps/{capp.id}?sid={sid}",
+                         {"client_events": True, "max_event_bytes": 99})
+    assert status == 200 and body["client_events"] is True and body["max_event_bytes"] == 99
+    status, body = _http(cserver, "PUT", f"/apps/{capp.id}?sid={sid}", {"max_event_bytes": -1})
+    assert status == 400
+    status, _ = _http(cserver, "PUT", f"/apps/{capp.id}?sid={sid}", {"enabled": False})
+    assert status == 200
+    status, body = _http(cserver, "POST", f"/events?sid={sid}", {"data": 1})
+    assert status == 403 and "disabled" in body["message"]
