@@ -13,6 +13,9 @@ typedef struct {
     /* Closes every connection of app signed in as user_id; returns how many.
      * Supplied by the server (the hub does not index connections by user). */
     size_t (*terminate_user)(void *ud, px_app_t *app, px_str_t user_id);
+    /* Returns a new JSON array [{socket_id, channels: [...]}] of app's open
+     * WebSocket connections (classic GET /sockets); NULL when unsupported. */
+    json_t *(*list_sockets)(void *ud, px_app_t *app);
     void *ud;
     uint32_t max_channels_per_event; /* 100 */
     uint32_t max_batch;              /* 10 */

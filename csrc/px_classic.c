@@ -113,7 +113,7 @@ static void send_info(px_client_t *c, const char *event, px_str_t name, const js
 /* Converts the store's event documents to the original's shape:
  * {mid, instance, channel, owner_id, timestamp, id, data: {channel, event,
  * data, ...extra}}. Returns a new array. */
-static json_t *original_events(const json_t *events)
+json_t *px_classic_original_events(const json_t *events)
 {
     json_t *out = json_array();
     size_t i;
@@ -143,7 +143,7 @@ void px_classic_history_done(px_hub_t *hub, px_client_t *c, int kind, const char
                              json_t *events)
 {
     PX_UNUSED(hub);
-    json_t *docs = original_events(events);
+    json_t *docs = px_classic_original_events(events);
     px_str_t name = px_cstr(channel);
     if (c->dialect == PX_DIALECT_CLASSIC) {
         const char *event = kind == PX_REPLY_LATEST ? "pusher_internal:latest"

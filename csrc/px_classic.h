@@ -31,6 +31,11 @@ void px_classic_message(px_hub_t *hub, px_client_t *c, const char *text, size_t 
 /* Kinds of asynchronous replies (px_hub_services_t.history's reply_kind). */
 enum { PX_REPLY_LATEST = 1, PX_REPLY_SUBSCRIBED = 2, PX_REPLY_UNSUBSCRIBED = 3 };
 
+/* The store's event documents (borrowed array) in the original pushi's
+ * shape {mid, instance, channel, owner_id, timestamp, id, data: {channel,
+ * event, data, ...extra}}. Returns a new array. */
+json_t *px_classic_original_events(const json_t *events);
+
 /* Sends the answer of a history read started through svc.history: events
  * is the store's array (borrowed; NULL when the read failed, which answers
  * with an empty list). channel is the channel the request named. */

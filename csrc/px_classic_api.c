@@ -30,7 +30,7 @@ typedef struct px_session_s {
 
 typedef struct {
     px_api_t *api;
-    const px_classic_req_t *req;
+    px_classic_req_t *req;
     px_query_t query;
     px_query_t form;       /* urlencoded body */
     json_t *json;          /* JSON body (object) or NULL */
@@ -514,8 +514,25 @@ static int route(creq_t *r, char segs[][PX_MAX_NAME_CLASSIC + 8], int n)
     if (n == 1 && strcmp(what, "events") == 0) {
         if (post)
             return post_events(r, app);
-        return error(r, 501, "NotImplementedError",
-                     "listing events over HTTP is not available yet: use pusher:latest");
+        if (!get)
+            return error(r, 405, "MethodError", "use GET or POST");
+        const char *cs = param(r, "count");
+        char *end = NULL;
+        long count = cs ? strtol(cs, &end, 10) : 10;
+        if ((cs && (*end != '\0' || cs[0] == '\0')) || count < 1 ||
+            count > (long)app->history_max_count)
+            return error(r, 400, "ValidationError", "count must be 1..history_max_count");
+        if (r->api->hub->svc.history == NULL)
+            return reply(r, json_pack("{s:[]}", "events"));
+        r->req->defer_app_id = app->id;
+        r->req->defer_count = (size_t)count;
+        return PX_CLASSIC_DEFER;
+    }
+    if (n == 1 && strcmp(what, "sockets") == 0) {
+        if (!get)
+            return error(r, 405, "MethodError", "use GET");
+        json_t *socks = r->api->list_sockets ? r->api->list_sockets(r->api->ud, app) : json_array();
+        return reply(r, json_pack("{s:o}", "sockets", socks ? socks : json_array()));
     }
     if (n == 1 && strcmp(what, "subscriptions") == 0) {
         if (get)
@@ -536,7 +553,7 @@ static int is_classic_route(const char *first, int n)
 {
     if (n == 1 && (!strcmp(first, "login") || !strcmp(first, "logout") ||
                    !strcmp(first, "events") || !strcmp(first, "subscriptions") ||
-                   !strcmp(first, "apps")))
+                   !strcmp(first, "apps") || !strcmp(first, "sockets")))
         return 1;
     if (n == 2 && !strcmp(first, "apps"))
         return 1;
@@ -545,7 +562,22 @@ static int is_classic_route(const char *first, int n)
     return 0;
 }
 
-int px_classic_api_handle(px_api_t *api, const px_classic_req_t *req, px_buf_t *out,
+int px_classic_api_events(px_buf_t *out, json_t *events)
+{
+    if (events == NULL) {
+        int rc = px_buf_puts(out, "{\"result\":\"error\",\"name\":\"OperationalError\","
+                                  "\"message\":\"the store is not available\",\"code\":503}");
+        return rc ? 500 : 503;
+    }
+    json_t *docs = px_classic_original_events(events);
+    int rc = docs ? px_buf_puts(out, "{\"events\":") : -1;
+    rc |= docs ? px_json_dump(out, docs) : -1;
+    rc |= px_buf_puts(out, "}");
+    json_decref(docs);
+    return rc ? 500 : 200;
+}
+
+int px_classic_api_handle(px_api_t *api, px_classic_req_t *req, px_buf_t *out,
                           px_buf_t *headers)
 {
     const char *q = memchr(req->target.p, '?', req->target.n);

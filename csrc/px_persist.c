@@ -329,13 +329,13 @@ int px_persist_read(px_persist_t *p, const char *app_id, const char *channel,
     if (o == NULL)
         return PX_ENOMEM;
     o->app_id = strdup(app_id);
-    o->a = strdup(channel);
+    o->a = channel ? strdup(channel) : NULL;
     o->b = user_id ? strdup(user_id) : NULL;
     o->skip = skip;
     o->count = count;
     o->cb = cb;
     o->ud = ud;
-    if (!o->app_id || !o->a || (user_id && !o->b)) {
+    if (!o->app_id || (channel && !o->a) || (user_id && !o->b)) {
         op_free(o);
         return PX_ENOMEM;
     }

@@ -63,8 +63,8 @@ int px_persist_app(px_persist_t *p, json_t *app);
 int px_persist_prune(px_persist_t *p, const char *app_id, size_t keep, double max_age,
                      double now);
 
-/* Reads the history of channel (user_id NULL) or the inbox of user_id, in
- * app_id; cb runs later on the loop thread (never during this call).
+/* Reads the history of channel (user_id NULL; every channel when channel
+ * is NULL too) or the inbox of user_id, in app_id; cb runs later on the loop thread (never during this call).
  * Returns 0 or PX_ENOMEM. */
 int px_persist_read(px_persist_t *p, const char *app_id, const char *channel,
                     const char *user_id, size_t skip, size_t count, px_persist_read_cb cb,

@@ -456,7 +456,8 @@ void px_router_message(px_hub_t *hub, px_client_t *c, const char *text, size_t n
         on_client_event(hub, c, &m);
     } else {
         px_router_error(c, "Unsupported event: clients may send pusher:ping, pusher:pong, "
-                        "pusher:subscribe, pusher:unsubscribe, pusher:signin and client-*", 0);
+                        "pusher:subscribe, pusher:unsubscribe, pusher:signin, pusher:latest "
+                        "and client-*", 0);
     }
     px_msg_free(&m);
 }

@@ -69,6 +69,9 @@ struct px_conn_s {
     uint8_t echo;                 /* an echo_path connection (tests only) */
     uint8_t classic;              /* the original pushi's dialect */
     uint8_t lingering;            /* answered and shut down; input discarded */
+    uint8_t deferred;             /* an HTTP answer waits for the store */
+    uint8_t deferred_keep_alive;
+    px_buf_t pending;             /* input read while an answer was deferred */
     uint16_t upgrade_close;       /* Pusher close code to send after upgrade */
     const char *upgrade_reason;
     px_app_t *upgrade_app;
@@ -352,10 +355,11 @@ static void on_close(uv_handle_t *h)
     if (c->peer != NULL)
         c->peer->conns--;
     free_queue(c);
-    if (c->dirty || c->reaping) {
-        c->free_pending = 1; /* the list walker frees it */
+    if (c->dirty || c->reaping || c->deferred) {
+        c->free_pending = 1; /* the list walker (or the store answer) frees it */
         return;
     }
+    px_buf_free(&c->pending);
     free(c);
 }
 
@@ -617,7 +621,8 @@ static void drain_lists(px_server_t *s)
             if (s->reap_head == NULL)
                 s->reap_tail = NULL;
             c->reaping = 0;
-            if (c->free_pending && !c->dirty) {
+            if (c->free_pending && !c->dirty && !c->deferred) {
+                px_buf_free(&c->pending);
                 free(c);
                 continue;
             }
@@ -632,8 +637,10 @@ static void drain_lists(px_server_t *s)
             s->dirty_tail = NULL;
         c->dirty = 0;
         if (c->free_pending) {
-            if (!c->reaping)
+            if (!c->reaping && !c->deferred) {
+                px_buf_free(&c->pending);
                 free(c);
+            }
             continue;
         }
         flush(c);
@@ -818,6 +825,57 @@ static void handle_upgrade(px_conn_t *c, const px_http_req_t *req)
     c->upgraded = 1;
 }
 
+static void process_input(px_conn_t *c, const char *base, size_t nread);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+/* The store answered a deferred GET /events: send it, then go on with the
+ * requests that arrived meanwhile. */
+static void on_deferred_events(void *ud, int status, json_t *events)
+{
+    px_conn_t *c = ud;
+    c->deferred = 0;
+    if (c->free_pending) { /* closed while waiting */
+        if (!c->dirty && !c->reaping) {
+            px_buf_free(&c->pending);
+            free(c);
+        }
+        return;
+    }
+    if (c->state != CONN_HTTP)
+        return;
+    px_buf_t out = PX_BUF_INIT;
+    int code = px_classic_api_events(&out, status < 0 ? NULL : events);
+    respond(c, code, NULL, out.data ? out.data : "{}", out.data ? out.len : 2,
+            c->deferred_keep_alive, 0);
+    px_buf_free(&out);
+    mark_dirty(c);
+    if (c->close_after_write)
+        return;
+    llhttp_resume(&c->http->parser);
+    px_buf_t rest = c->pending;
+    c->pending = (px_buf_t)PX_BUF_INIT;
+    if (rest.len > 0)
+        process_input(c, rest.data, rest.len);
+    px_buf_free(&rest);
+    if (c->state == CONN_HTTP && !c->deferred && !c->close_after_write)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Starts the store read behind a GET /events. Returns 0 or an error. */
+static int defer_events(px_conn_t *c, const char *app_id, size_t count, int keep_alive)
+{
+    px_server_t *s = c->srv;
+    if (s->persist == NULL)
+        return PX_ESTORE;
+    int rc = px_persist_read(s->persist, app_id, NULL, NULL, 0, count, on_deferred_events, c);
+    if (rc == 0) {
+        c->deferred = 1;
+        c->deferred_keep_alive = (uint8_t)keep_alive;
+    }
+    return rc;
+}
+
 static int on_request(px_http_t *h, const px_http_req_t *req, void *ud)
 {
     px_conn_t *c = ud;
@@ -829,14 +887,24 @@ static int on_request(px_http_t *h, const px_http_req_t *req, void *ud)
     px_server_t *s = c->srv;
     s->hub.wall_s = (int64_t)time(NULL);
     px_buf_t out = PX_BUF_INIT, headers = PX_BUF_INIT;
-    px_classic_req_t creq = {req->method,
-                             req->target,
-                             req->body,
-                             px_http_header(req, "Cookie"),
-                             px_http_header(req, "X-Session-Id"),
-                             px_http_header(req, "X-Admin-Token"),
-                             px_http_header(req, "Content-Type")};
+    px_classic_req_t creq = {.method = req->method,
+                             .target = req->target,
+                             .body = req->body,
+                             .cookie = px_http_header(req, "Cookie"),
+                             .session_header = px_http_header(req, "X-Session-Id"),
+                             .admin_header = px_http_header(req, "X-Admin-Token"),
+                             .content_type = px_http_header(req, "Content-Type"),
+                             .defer_app_id = NULL,
+                             .defer_count = 0};
     int status = px_classic_api_handle(&s->api, &creq, &out, &headers);
+    if (status == PX_CLASSIC_DEFER) {
+        px_buf_free(&out);
+        px_buf_free(&headers);
+        if (defer_events(c, creq.defer_app_id, creq.defer_count, req->keep_alive) == 0)
+            return 1; /* stop parsing until the answer is out */
+        respond_error(c, 503, "the store is not available", NULL);
+        return c->close_after_write;
+    }
     if (status == 0)
         status = px_api_handle(&s->api, req->method, req->target, req->body, &out);
     px_buf_terminate(&headers);
@@ -1049,7 +1117,21 @@ static void process_input(px_conn_t *c, const char *base, size_t nread)
             return; /* answering an error; ignore the rest */
         if (!px_http_busy(c->http))
             c->deadline = now + s->cfg.request_timeout_ms;
+        if (c->deferred) {
+            /* Waiting for the store: keep the bytes for later, in order. */
+            if (px_buf_append(&c->pending, base, nread) < 0 ||
+                c->pending.len > s->cfg.max_head_bytes + s->cfg.max_body_bytes)
+                close_now(c);
+            return;
+        }
         long used = px_http_feed(c->http, base, nread);
+        if (c->deferred) {
+            if (used >= 0 && px_buf_append(&c->pending, base + used, nread - (size_t)used) < 0)
+                close_now(c);
+            else
+                uv_read_stop(st);
+            return;
+        }
         if (used < 0) {
             respond_error(c, c->http->error_status ? c->http->error_status : 400,
                           c->http->error_msg ? c->http->error_msg : "bad request", NULL);
@@ -1310,6 +1392,22 @@ static void on_stop_timer(uv_timer_t *t)
  * everything already queued for them; idle HTTP connections close now and
  * busy ones after their answer; whatever has not drained by
  * shutdown_timeout_ms is cut. */
+static json_t *list_sockets(void *ud, px_app_t *app)
+{
+    px_server_t *s = ud;
+    json_t *arr = json_array();
+    for (px_conn_t *c = s->conns; arr != NULL && c != NULL; c = c->next) {
+        if (!c->attached || c->client.app != app || c->state != CONN_WS)
+            continue;
+        json_t *chans = json_array();
+        for (px_sub_t *sub = c->client.subs; chans != NULL && sub != NULL; sub = sub->next)
+            json_array_append_new(chans, json_stringn(sub->chan->name, sub->chan->nlen));
+        json_array_append_new(arr, json_pack("{s:s, s:o*}", "socket_id", c->client.socket_id,
+                                             "channels", chans));
+    }
+    return arr;
+}
+
 static void begin_stop(px_server_t *s)
 {
     if (s->stopping)
@@ -1537,6 +1635,7 @@ int px_server_new(px_server_t **out, const px_config_t *cfg, const json_t *apps,
     s->hub.wall_s = (int64_t)time(NULL);
     s->api.hub = &s->hub;
     s->api.terminate_user = terminate_user;
+    s->api.list_sockets = list_sockets;
     s->api.ud = s;
     s->api.max_channels_per_event = 100;
     s->api.max_batch = 10;

@@ -304,7 +304,7 @@ int px_store_latest_events(px_store_t *s, const char *app_id, const char *channe
     int rc;
     s->errmsg[0] = '\0';
     if ((rc = px__store_need(s, app_id, "app_id")) < 0 ||
-        (rc = px__store_need(s, channel, "channel")) < 0)
+        (channel != NULL && (rc = px__store_need(s, channel, "channel")) < 0))
         return rc;
     if (count == 0)
         return empty_result(s, out_array);

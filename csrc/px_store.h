@@ -191,9 +191,9 @@ static inline int px_store_delete_app(px_store_t *s, const char *id)
 int px_store_append_events(px_store_t *s, const json_t *events);
 
 /* Sets *out_array to a new JSON array (owned by the caller) of the events of
- * app_id on channel, newest first, leaving out the skip newest and holding
- * at most count. Returns 0, PX_EINVAL (empty app_id or channel), PX_ENOMEM
- * or PX_ESTORE. May block. */
+ * app_id on channel (every channel when channel is NULL), newest first,
+ * leaving out the skip newest and holding at most count. Returns 0,
+ * PX_EINVAL (empty app_id or channel), PX_ENOMEM or PX_ESTORE. May block. */
 int px_store_latest_events(px_store_t *s, const char *app_id,
                            const char *channel, size_t skip, size_t count,
                            json_t **out_array);

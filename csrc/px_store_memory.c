@@ -273,7 +273,7 @@ static int mem_latest_events(px_store_t *s, const char *app_id, const char *chan
         return nomem(s);
     for (size_t i = m->events.n; i-- > 0 && json_array_size(arr) < count;) {
         mem_event_t *e = m->events.v[i];
-        if (strcmp(e->app_id, app_id) != 0 || strcmp(e->channel, channel) != 0)
+        if (strcmp(e->app_id, app_id) != 0 || (channel && strcmp(e->channel, channel) != 0))
             continue;
         if (skip > 0) {
             skip--;

@@ -857,7 +857,8 @@ static int mongo_latest_events(px_store_t *s, const char *app_id, const char *ch
     if (arr == NULL)
         return nomem(m);
     BSON_APPEND_UTF8(&filter, "instance", app_id);
-    BSON_APPEND_UTF8(&filter, "channel", channel);
+    if (channel != NULL)
+        BSON_APPEND_UTF8(&filter, "channel", channel);
     find_opts(&opts, "id", -1, skip, count);
     int rc = each(m, m->event, &filter, &opts, "cannot read events", collect_event_cb, arr);
     bson_destroy(&filter);

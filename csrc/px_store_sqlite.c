@@ -55,6 +55,7 @@ typedef struct {
     sqlite3_stmt *ins_event; /* ?1..?8 app_id, channel, name, data, mid, timestamp,
                               * owner_id, extra */
     sqlite3_stmt *latest;    /* ?1 app_id, ?2 channel, ?3 skip, ?4 count -> EVENT_COLS */
+    sqlite3_stmt *latest_all; /* the same over every channel (?2 unused) */
     sqlite3_stmt *prune_age; /* ?1 app_id, ?2 channel or NULL, ?3 cutoff */
     sqlite3_stmt *prune_count; /* ?1 app_id, ?2 channel or NULL, ?3 keep */
     sqlite3_stmt *put_sub;   /* ?1 app_id, ?2 user_id, ?3 event, ?4 now (s) */
@@ -120,6 +121,9 @@ static const char SQL_INS_EVENT[] =
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(app_id, mid) DO NOTHING";
 static const char SQL_LATEST[] =
     "SELECT " EVENT_COLS " FROM event WHERE app_id = ?1 AND channel = ?2 "
+    "ORDER BY id DESC LIMIT ?4 OFFSET ?3";
+static const char SQL_LATEST_ALL[] =
+    "SELECT " EVENT_COLS " FROM event WHERE app_id = ?1 "
     "ORDER BY id DESC LIMIT ?4 OFFSET ?3";
 static const char SQL_PRUNE_AGE[] =
     "DELETE FROM event WHERE app_id = ?1 AND (?2 IS NULL OR channel = ?2) "
@@ -304,6 +308,7 @@ static int sql_open(const char *rest, px_store_t **out, const char **why)
         {SQL_DEL, &q->del},
         {SQL_INS_EVENT, &q->ins_event},
         {SQL_LATEST, &q->latest},
+        {SQL_LATEST_ALL, &q->latest_all},
         {SQL_PRUNE_AGE, &q->prune_age},
         {SQL_PRUNE_COUNT, &q->prune_count},
         {SQL_PUT_SUB, &q->put_sub},
@@ -588,11 +593,13 @@ static int sql_latest_events(px_store_t *s, const char *app_id, const char *chan
                              size_t skip, size_t count, json_t **out_array)
 {
     sql_store_t *q = sql(s);
-    sqlite3_bind_text(q->latest, 1, app_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q->latest, 2, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q->latest, 3, clamp64(skip));
-    sqlite3_bind_int64(q->latest, 4, clamp64(count));
-    return read_events(q, q->latest, "cannot read events", out_array);
+    sqlite3_stmt *st = channel != NULL ? q->latest : q->latest_all;
+    sqlite3_bind_text(st, 1, app_id, -1, SQLITE_STATIC);
+    if (channel != NULL)
+        sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, clamp64(skip));
+    sqlite3_bind_int64(st, 4, clamp64(count));
+    return read_events(q, st, "cannot read events", out_array);
 }
 
 /* Runs a bound DELETE and adds the rows it deleted to *total. */
@@ -762,6 +769,7 @@ static void sql_close(px_store_t *s)
     sqlite3_finalize(q->del);
     sqlite3_finalize(q->ins_event);
     sqlite3_finalize(q->latest);
+    sqlite3_finalize(q->latest_all);
     sqlite3_finalize(q->prune_age);
     sqlite3_finalize(q->prune_count);
     sqlite3_finalize(q->put_sub);

@@ -522,3 +522,47 @@ def test_classic_api_validates_and_respects_disabled_apps(cserver, capp) -> None
     assert status == 200
     status, body = _http(cserver, "POST", f"/events?sid={sid}", {"data": 1})
     assert status == 403 and "disabled" in body["message"]
+
+
+def test_rest_get_events_and_sockets(cserver, capp) -> None:
+    sid = _login(cserver, capp)
+    for i in range(4):
+        assert _http(cserver, "POST", f"/events?sid={sid}",
+                     {"data": f"g{i}", "channel": "one" if i % 2 else "two"})[0] == 200
+    deadline = time.monotonic() + 5
+    while True:  # the store is written behind
+        status, body = _http(cserver, "GET", f"/events?sid={sid}&count=3")
+        if len(body.get("events", [])) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert status == 200
+    assert [e["data"]["data"] for e in body["events"]] == ["g3", "g2", "g1"]  # every channel
+    assert _http(cserver, "GET", f"/events?sid={sid}&count=0")[0] == 400
+    s = Classic(cserver, capp)
+    s.subscribe("one")
+    s.subscribe("two")
+    status, body = _http(cserver, "GET", f"/sockets?sid={sid}")
+    assert status == 200
+    mine = [x for x in body["sockets"] if x["socket_id"] == s.socket_id]
+    assert len(mine) == 1 and sorted(mine[0]["channels"]) == ["one", "two"]
+    s.close()
+
+
+def test_pipelined_requests_behind_a_deferred_answer_stay_in_order(cserver, capp) -> None:
+    import socket as socketlib
+
+    sid = _login(cserver, capp)
+    _http(cserver, "POST", f"/events?sid={sid}", {"data": "p", "channel": "c"})
+    raw = (f"GET /events?sid={sid}&count=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+           "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").encode()
+    with socketlib.create_connection(("127.0.0.1", cserver.port), timeout=5) as sock:
+        sock.sendall(raw)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    first = data.index(b'"events"')
+    second = data.index(b'"service":"pushi"')
+    assert data.count(b"HTTP/1.1 200") == 2 and first < second
