@@ -37,6 +37,7 @@ configuration (lowest precedence first):
 
 store URLs:
   sqlite:///PATH    embedded SQLite file (default ./pushi.db)
+  mongodb://H:P/DB  MongoDB (collections compatible with the original pushi)
   memory:           in memory, lost on exit
 """
 
@@ -53,8 +54,10 @@ Run 'python -m pushi COMMAND --help' for the options of a command.
 
 _SERVE_DESCRIPTION = """\
 Run the pushi server: one listener serving the Pusher WebSocket protocol
-(ws://HOST:PORT/app/<key>?protocol=7), the Pusher HTTP API
-(http://HOST:PORT/apps/<id>/...) and /health.
+(ws://HOST:PORT/app/<key>?protocol=7), the original pushi protocol
+(ws://HOST:PORT/<64-character key>), the Pusher HTTP API
+(http://HOST:PORT/apps/<id>/...), the original REST API (/login, /events,
+/subscriptions, /apps) and /health.
 
 On start it prints the listening URL and, for every app, its id, key, the
 WebSocket URL and the HTTP API base.  When neither the store nor the
@@ -95,7 +98,8 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         metavar="URL",
-        help="where apps are kept: sqlite:///PATH or memory: "
+        help="where apps, history and subscriptions are kept: sqlite:///PATH, "
+        "mongodb://HOST:PORT/DB or memory: "
         "(default: PUSHI_STORE, the config file, else sqlite:///<cwd>/pushi.db)",
     )
     parser.add_argument(
@@ -158,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--tls-cert", dest="tls_cert", metavar="FILE",
                      help="PEM certificate chain")
     tls.add_argument("--tls-key", dest="tls_key", metavar="FILE", help="PEM private key")
+    serve.add_argument("--admin-token", dest="admin_token", metavar="TOKEN",
+                       help="the credential that may create apps over the original REST API "
+                       "(POST /apps); also PUSHI_ADMIN_TOKEN; unset: nobody may")
     serve.set_defaults(handler=_cmd_serve)
 
     app = commands.add_parser(

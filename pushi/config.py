@@ -54,7 +54,7 @@ OPTION_KEYS: tuple[str, ...] = (
 TLS_KEYS: tuple[str, ...] = ("tls_cert", "tls_key")
 
 #: Keys a config file may hold.
-FILE_KEYS: tuple[str, ...] = ("host", "port", "store", "apps") + OPTION_KEYS + TLS_KEYS
+FILE_KEYS: tuple[str, ...] = ("host", "port", "store", "apps", "admin_token") + OPTION_KEYS + TLS_KEYS
 
 # The original pushi's TLS variables (APP_* for its HTTP app, SERVER_* for
 # its WebSocket server; one listener serves both here), lowest precedence
@@ -97,7 +97,7 @@ def _parse_host(value: Any, source: str) -> str:
 
 def _parse_store(value: Any, source: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{source}: store must be a non-empty URL (sqlite:///path or memory:)")
+        raise ValueError(f"{source}: store must be a non-empty URL (sqlite:///path, mongodb://host:port/db or memory:)")
     return value.strip()
 
 
@@ -106,6 +106,12 @@ def _parse_option(name: str, value: Any, source: str) -> int:
         value = int(value.strip())
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{source}: {name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _parse_token(value: Any, source: str) -> str:
+    if not isinstance(value, str) or not 16 <= len(value) <= 127:
+        raise ValueError(f"{source}: the admin token must be a string of 16 to 127 characters")
     return value
 
 
@@ -204,6 +210,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str]) -> 
         for name in TLS_KEYS:
             if name in data:
                 options[name] = _parse_path(data[name], f"{source}: {name}")
+        if "admin_token" in data:
+            options["admin_token"] = _parse_token(data["admin_token"], f"{source}: admin_token")
 
     # 3. environment
     for switch, key_var, cert_var in _TLS_VARS:
@@ -228,6 +236,9 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str]) -> 
     value = _env(environ, "PUSHI_STORE")
     if value is not None:
         store = _parse_store(value, "PUSHI_STORE")
+    value = _env(environ, "PUSHI_ADMIN_TOKEN")
+    if value is not None:
+        options["admin_token"] = _parse_token(value, "PUSHI_ADMIN_TOKEN")
     present = [name for name in _APP_VARS if _env(environ, name) is not None]
     if present:
         missing = [name for name in _APP_VARS if name not in present]
@@ -262,6 +273,9 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str]) -> 
         value = _arg(args, name)
         if value is not None:
             options[name] = _parse_path(value, "--" + name.replace("_", "-"))
+    value = _arg(args, "admin_token")
+    if value is not None:
+        options["admin_token"] = _parse_token(value, "--admin-token")
     if ("tls_cert" in options) != ("tls_key" in options):
         raise ValueError("TLS needs both a certificate and a key (tls_cert and tls_key)")
 
