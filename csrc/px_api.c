@@ -37,53 +37,12 @@ static int json_reply(px_buf_t *out, json_t *v)
     return rc < 0 ? fail(out, 500, "out of memory") : 200;
 }
 
-static int hexdig(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Splits path into at most max percent-decoded segments (copies into
  * storage). A decoded segment may hold up to PX_MAX_NAME + 7 bytes, however
  * long its encoded form; "%00" and malformed escapes are refused. */
 static int split_path(px_str_t path, char segs[][PX_MAX_NAME + 8], int max)
 {
-    int n = 0;
-    size_t i = 0;
-    while (i < path.n) {
-        if (path.p[i] == '/') {
-            i++;
-            continue;
-        }
-        if (n == max)
-            return -1;
-        size_t j = i;
-        while (j < path.n && path.p[j] != '/')
-            j++;
-        char *seg = segs[n];
-        size_t k = 0;
-        for (size_t x = i; x < j; x++) {
-            if (k + 1 >= PX_MAX_NAME + 8)
-                return -1;
-            char c = path.p[x];
-            if (c == '%') {
-                int hi = x + 2 < j ? hexdig(path.p[x + 1]) : -1;
-                int lo = x + 2 < j ? hexdig(path.p[x + 2]) : -1;
-                if (hi < 0 || lo < 0 || (hi | lo) == 0)
-                    return -1;
-                seg[k++] = (char)(hi * 16 + lo);
-                x += 2;
-            } else {
-                seg[k++] = c;
-            }
-        }
-        seg[k] = '\0';
-        n++;
-        i = j;
-    }
-    return n;
+    return px_path_split(path, segs[0], sizeof segs[0], max);
 }
 
 static int authenticate(req_t *r)

@@ -84,6 +84,43 @@ static int decode(const char *src, size_t n, char **out, size_t *outlen)
     return 0;
 }
 
+int px_path_split(px_str_t path, char *segs, size_t cap, int max)
+{
+    int n = 0;
+    size_t i = 0;
+    while (i < path.n) {
+        if (path.p[i] == '/') {
+            i++;
+            continue;
+        }
+        if (n == max)
+            return -1;
+        size_t j = i;
+        while (j < path.n && path.p[j] != '/')
+            j++;
+        char *seg = segs + (size_t)n * cap;
+        size_t k = 0;
+        for (size_t x = i; x < j; x++) {
+            if (k + 1 >= cap)
+                return -1;
+            char c = path.p[x];
+            if (c == '%') {
+                int hi = x + 2 < j ? hexval(path.p[x + 1]) : -1;
+                int lo = x + 2 < j ? hexval(path.p[x + 2]) : -1;
+                if (hi < 0 || lo < 0 || (hi | lo) == 0)
+                    return -1;
+                c = (char)(hi * 16 + lo);
+                x += 2;
+            }
+            seg[k++] = c;
+        }
+        seg[k] = '\0';
+        n++;
+        i = j;
+    }
+    return n;
+}
+
 int px_query_parse(px_str_t raw, px_query_t *q)
 {
     q->items = NULL;

@@ -42,6 +42,13 @@ typedef struct {
  * empty. */
 int px_query_parse(px_str_t raw, px_query_t *q);
 
+/* Splits a URL path on '/' into at most max percent-decoded segments (empty
+ * segments are skipped), each written NUL-terminated into segs + i * cap.
+ * '+', '=' and '&' stay literal. Returns the number of segments, or -1 when
+ * there are more than max, one does not fit in cap bytes, or an escape is
+ * malformed or %00. */
+int px_path_split(px_str_t path, char *segs, size_t cap, int max);
+
 /* Returns the value of the first parameter named key (borrowed), or NULL. */
 const px_param_t *px_query_get(const px_query_t *q, const char *key);
 

@@ -434,53 +434,10 @@ static int update_app(creq_t *r, px_app_t *app)
     return reply(r, app_doc(app));
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decoded path segments (at most max), copied into segs; -1 if malformed. */
 static int segments(px_str_t path, char segs[][PX_MAX_NAME_CLASSIC + 8], int max)
 {
-    int n = 0;
-    size_t i = 0;
-    while (i < path.n) {
-        if (path.p[i] == '/') {
-            i++;
-            continue;
-        }
-        if (n == max)
-            return -1;
-        size_t j = i;
-        while (j < path.n && path.p[j] != '/')
-            j++;
-        /* Percent-decoding only: '+', '=' and '&' are literal in a path. */
-        size_t k = 0;
-        for (size_t x = i; x < j; x++) {
-            if (k >= PX_MAX_NAME_CLASSIC + 7)
-                return -1;
-            char c = path.p[x];
-            if (c == '%') {
-                int hi = x + 1 < j ? hexdigit(path.p[x + 1]) : -1;
-                int lo = x + 2 < j ? hexdigit(path.p[x + 2]) : -1;
-                if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                    return -1;
-                c = (char)(hi * 16 + lo);
-                x += 2;
-            }
-            segs[n][k++] = c;
-        }
-        segs[n][k] = '\0';
-        n++;
-        i = j;
-    }
-    return n;
+    return px_path_split(path, segs[0], sizeof segs[0], max);
 }
 
 static int route(creq_t *r, char segs[][PX_MAX_NAME_CLASSIC + 8], int n)
