@@ -985,7 +985,8 @@ static void echo_back(px_ws_t *ws, uint8_t opcode, const uint8_t *msg, size_t le
         for (int i = 0; i < 8; i++)
             h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
     }
-    memcpy(rb->data + hdr, msg, len);
+    if (len > 0)
+        memcpy(rb->data + hdr, msg, len); /* msg may be NULL when len is 0 */
     if (push(c, rb) < 0)
         ws_close(c, 1011, "out of memory");
     px_rbuf_unref(rb);
