@@ -362,6 +362,13 @@ static void on_subscribe(px_hub_t *hub, px_client_t *c, json_t *d)
         px_json_dump(&cd_text, cd);
         raw = (px_str_t){cd_text.data, cd_text.len};
     }
+    if (cd != NULL && !json_is_null(cd) && !json_is_object(cd_obj)) {
+        json_decref(cd_obj);
+        px_buf_free(&cd_text);
+        refuse(c, "channel_data must be an object (or a string holding one)",
+               PX_CLASSIC_CLOSE_MALFORMED);
+        return;
+    }
     int presence = kind == PX_CHAN_PRESENCE && cd_obj != NULL;
     if (needs_auth) {
         px_str_t auth = px_json_str(d, "auth");

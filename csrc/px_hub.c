@@ -158,7 +158,7 @@ int px_hub_subscribe(px_hub_t *hub, px_client_t *c, px_str_t name, px_str_t user
         ch->subs = subs;
         ch->cap = cap;
     }
-    if (ch->kind == PX_CHAN_PRESENCE) {
+    if (ch->kind == PX_CHAN_PRESENCE && user_id.p != NULL) {
         s->member = member_join(ch, user_id, user_info, new_member,
                                 c->app->max_presence_members);
         if (s->member == NULL) {

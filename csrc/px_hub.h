@@ -144,7 +144,9 @@ px_sub_t *px_client_sub(const px_client_t *c, px_str_t name);
 px_channel_t *px_hub_channel(const px_app_t *app, px_str_t name);
 
 /* Subscribes c to name (creating the channel). For presence channels pass
- * the member's user_id and user_info (compact JSON or {NULL,0}); *new_member
+ * the member's user_id (with {NULL,0} the client subscribes without
+ * becoming a member, as the original pushi allowed) and user_info (compact
+ * JSON or {NULL,0}); *new_member
  * is set to 1 when this is the user's first connection in the channel.
  * Returns 0 and the subscription in *out, PX_EEXIST when c is already
  * subscribed (*out is then that subscription), PX_ELIMIT when the presence

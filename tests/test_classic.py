@@ -566,3 +566,16 @@ def test_pipelined_requests_behind_a_deferred_answer_stay_in_order(cserver, capp
     first = data.index(b'"events"')
     second = data.index(b'"service":"pushi"')
     assert data.count(b"HTTP/1.1 200") == 2 and first < second
+
+
+def test_presence_without_channel_data_is_a_plain_subscription(cserver, capp) -> None:
+    member, watcher = Classic(cserver, capp), Classic(cserver, capp)
+    member.subscribe("presence-plain", {"user_id": "m"})
+    msg = watcher.subscribe("presence-plain")  # no channel_data: not a member
+    assert list(watcher.info(msg)["members"]) == ["m"]
+    cserver.trigger(capp.id, "presence-plain", "ev", "x")
+    assert watcher.recv()["data"] == "x"
+    watcher.send({"event": "pusher:subscribe", "data": {
+        "channel": "presence-x", "auth": watcher.auth("presence-x"), "channel_data": 5}})
+    assert watcher.recv()["event"] == "pusher:error" and watcher.closed_with(1008)
+    member.close()
